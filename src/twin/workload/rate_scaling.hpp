@@ -1,0 +1,34 @@
+#pragma once
+// Scaling a workload to a fleet: the method behind `--scale-peak F`.
+// The *demand* of a window is the fleet capacity it needs: sum over its requests of the replica-seconds
+// each one costs at default settings, divided by the window length (so it is in replicas). The peak
+// window is the one with the highest demand; the scale factor makes that peak need F x the fleet.
+// Scaling keeps the workload's duration and burst pattern: a factor below 1 keeps each request with
+// probability F (thinning); above 1, each request is kept floor(F) times plus once more with probability
+// frac(F), each copy shifted by a uniform jitter inside the gap to the next arrival. Deterministic by seed.
+
+#include <cstdint>
+#include <functional>
+
+#include "core/units.hpp"
+#include "twin/workload/request_spec.hpp"
+
+namespace joulepilot::twin {
+
+// Replica-seconds one request costs at default settings (from the replica model).
+using RequestCost = std::function<double(int input_tokens, int output_tokens)>;
+
+struct PeakDemand {
+    core::Seconds window_start{0};
+    double replicas_needed = 0;  // demand of the busiest window, in replicas
+};
+
+PeakDemand peak_demand(const Workload& workload, core::Seconds window, const RequestCost& cost);
+
+// Factor that makes the busiest `window` need `fraction` of `replicas` replicas.
+double peak_scale_factor(const Workload& workload, core::Seconds window, double fraction, int replicas,
+                         const RequestCost& cost);
+
+Workload scale_workload(const Workload& workload, double factor, std::uint64_t seed);
+
+}  // namespace joulepilot::twin
