@@ -1,0 +1,1 @@
+#include "twin/facility/facility_model.hpp"

@@ -1,0 +1,1 @@
+#include "twin/twin_signals.hpp"

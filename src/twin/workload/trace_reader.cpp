@@ -1,0 +1,1 @@
+#include "twin/workload/trace_reader.hpp"
