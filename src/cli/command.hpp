@@ -1,0 +1,24 @@
+#pragma once
+// Each subcommand lives in its own file and registers itself on the app with a function
+// `void add_<name>_command(CLI::App& app, CommandContext& context)`; its callback sets
+// context.exit_status. Exit statuses: 0 ok, 1 runtime failure, 2 bad input (usage, config, data file).
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace joulepilot::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadInput = 2;
+
+struct CommandContext {
+    int exit_status = kExitOk;
+    std::string data_dir;  // resolved: --data-dir, else $JOULEPILOT_DATA_DIR, else the compiled-in path
+};
+
+void add_twin_command(CLI::App& app, CommandContext& context);
+void add_calibrate_command(CLI::App& app, CommandContext& context);
+
+}  // namespace joulepilot::cli
