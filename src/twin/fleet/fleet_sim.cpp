@@ -1,0 +1,174 @@
+#include "twin/fleet/fleet_sim.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace joulepilot::twin {
+
+double tpot_of(const RequestRecord& r) {
+    if (r.output_tokens <= 1 || r.finish_s < 0 || r.first_token_s < 0) return 0.0;
+    return (r.finish_s - r.first_token_s) / (r.output_tokens - 1);
+}
+
+bool met_slo(const RequestRecord& r, double slo_ttft_s, double slo_tpot_s) {
+    if (r.finish_s < 0) return false;
+    return (r.first_token_s - r.arrival_s) <= slo_ttft_s && tpot_of(r) <= slo_tpot_s;
+}
+
+FleetSim::FleetSim(const ReplicaModel& model, FleetConfig config, Workload workload)
+    : m_model(model), m_config(config), m_workload(std::move(workload)) {
+    m_records.resize(m_workload.size());
+    for (std::size_t i = 0; i < m_workload.size(); ++i) {
+        m_records[i].arrival_s = m_workload[i].arrival.value();
+        m_records[i].input_tokens = m_workload[i].input_tokens;
+        m_records[i].output_tokens = std::max(1, m_workload[i].output_tokens);
+    }
+    for (int i = 0; i < m_config.gpus; ++i) {
+        m_replicas.push_back(std::make_unique<ReplicaSim>(i, m_model, m_config.defaults, m_records, *this));
+    }
+}
+
+double FleetSim::total_it_energy_j() const {
+    double sum = 0;
+    for (const auto& r : m_replicas) sum += r->counters().energy_j;
+    return sum;
+}
+
+std::uint64_t FleetSim::total_iterations() const {
+    std::uint64_t sum = 0;
+    for (const auto& r : m_replicas) sum += r->counters().iterations;
+    return sum;
+}
+
+void FleetSim::advance_replicas(double t) {
+    for (auto& r : m_replicas) r->advance_to(t);
+}
+
+void FleetSim::route(std::uint32_t request) {
+    ReplicaSim* best = nullptr;
+    double best_load = std::numeric_limits<double>::infinity();
+    for (auto& r : m_replicas) {
+        if (r->accepts_requests() && r->load() < best_load) {
+            best = r.get();
+            best_load = r->load();
+        }
+    }
+    // Nobody serving: queue at a replica that is waking (it will serve first), else at replica 0,
+    // where the request waits (and misses its SLO) until a policy wakes a replica.
+    if (best == nullptr) {
+        for (auto& r : m_replicas) {
+            if (r->state() == ReplicaState::waking && (best == nullptr || r->load() < best->load())) best = r.get();
+        }
+    }
+    if (best == nullptr) best = m_replicas.front().get();
+    best->enqueue(request);
+}
+
+void FleetSim::close_bucket(double end) {
+    const double energy = total_it_energy_j();
+    m_open.it_energy_j = energy - m_energy_at_bucket_start;
+    m_open.duration_s = end - m_open.start_s;
+    m_energy_at_bucket_start = energy;
+    int serving = 0;
+    double clock = 0;
+    double limit = 0;
+    double cap = 0;
+    double fp8 = 0;
+    std::uint64_t queued = 0;
+    for (const auto& r : m_replicas) {
+        queued += r->queued();
+        if (r->state() != ReplicaState::serving) continue;
+        ++serving;
+        clock += core::to_mhz(r->effective_clock());
+        limit += r->settings().power_limit.value();
+        cap += r->settings().batch_cap;
+        fp8 += r->settings().precision == Precision::fp8 ? 1 : 0;
+    }
+    m_open.serving_replicas = serving;
+    if (serving > 0) {
+        m_open.mean_sm_clock_mhz = clock / serving;
+        m_open.mean_power_limit_w = limit / serving;
+        m_open.mean_batch_cap = cap / serving;
+        m_open.fp8_fraction = fp8 / serving;
+    }
+    m_open.queued = queued;
+    m_buckets.push_back(m_open);
+    m_open = FleetBucket{};
+    m_open.start_s = end;
+}
+
+void FleetSim::close_partial_bucket() {
+    if (m_now > m_open.start_s) close_bucket(m_now);
+}
+
+bool FleetSim::drained() const {
+    if (m_next_arrival < m_workload.size()) return false;
+    for (const auto& r : m_replicas) {
+        if (r->queued() > 0 || r->running() > 0) return false;
+    }
+    return true;
+}
+
+void FleetSim::run_until(double t) {
+    while (m_now < t) {
+        const double bucket_end = m_open.start_s + m_config.bucket_s;
+        const double next_arrival = m_next_arrival < m_workload.size()
+                                        ? m_records[m_next_arrival].arrival_s
+                                        : std::numeric_limits<double>::infinity();
+        if (next_arrival <= t && next_arrival < bucket_end) {
+            const double arrival = std::max(next_arrival, m_now);
+            advance_replicas(arrival);
+            m_now = arrival;
+            route(m_next_arrival);
+            ++m_next_arrival;
+            ++m_open.arrivals;
+            continue;
+        }
+        const double target = std::min(t, bucket_end);
+        advance_replicas(target);
+        m_now = target;
+        if (m_now >= bucket_end) close_bucket(bucket_end);
+    }
+}
+
+void FleetSim::on_first_token(std::uint32_t /*request*/, const RequestRecord& record) {
+    m_recent_ttft.emplace_back(record.first_token_s, record.first_token_s - record.arrival_s);
+}
+
+void FleetSim::on_finish(std::uint32_t /*request*/, const RequestRecord& record) {
+    const bool met = met_slo(record, m_config.slo_ttft_s, m_config.slo_tpot_s);
+    m_recent_tpot.emplace_back(record.finish_s, tpot_of(record));
+    m_recent_met.emplace_back(record.finish_s, met);
+    ++m_open.finished;
+    m_open.finished_met_slo += met ? 1 : 0;
+}
+
+ServiceWindow FleetSim::service_window() {
+    const double since = m_now - m_config.service_window_s;
+    auto drop_old = [since](auto& window) {
+        while (!window.empty() && window.front().first < since) window.pop_front();
+    };
+    drop_old(m_recent_ttft);
+    drop_old(m_recent_tpot);
+    drop_old(m_recent_met);
+    auto p99 = [this](const std::deque<std::pair<double, double>>& window) -> std::optional<double> {
+        if (window.empty()) return std::nullopt;
+        m_scratch.clear();
+        for (const auto& [time, value] : window) m_scratch.push_back(value);
+        const auto k = static_cast<std::size_t>(std::ceil(0.99 * static_cast<double>(m_scratch.size()))) - 1;
+        std::nth_element(m_scratch.begin(), m_scratch.begin() + static_cast<std::ptrdiff_t>(k), m_scratch.end());
+        return m_scratch[k];
+    };
+    ServiceWindow out;
+    out.ttft_p99_s = p99(m_recent_ttft);
+    out.tpot_p99_s = p99(m_recent_tpot);
+    if (!m_recent_met.empty()) {
+        std::size_t met = 0;
+        for (const auto& [time, ok] : m_recent_met) met += ok ? 1 : 0;
+        out.slo_attainment = static_cast<double>(met) / static_cast<double>(m_recent_met.size());
+    }
+    return out;
+}
+
+}  // namespace joulepilot::twin
