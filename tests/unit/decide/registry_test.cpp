@@ -1,0 +1,89 @@
+#include "decide/registry.hpp"
+
+#include <gtest/gtest.h>
+
+#include "decide/idle_fsm_policy.hpp"
+#include "decide/threshold_policy.hpp"
+
+namespace joulepilot::decide {
+namespace {
+
+core::ConfigSection policy_section(core::ConfigDocument& doc, std::string_view name) {
+    return doc.root().section("policy").section(name);
+}
+
+TEST(Registry, NamesInTableOrder) {
+    EXPECT_EQ(policy_names(), (std::vector<std::string>{"static", "threshold", "idle-fsm"}));
+}
+
+TEST(Registry, EveryNameMakesItsPolicyWithDefaults) {
+    for (const std::string& name : policy_names()) {
+        auto doc = core::ConfigDocument::empty();
+        auto policy = make_policy(name, policy_section(doc, name));
+        ASSERT_TRUE(policy.has_value()) << name << ": " << policy.error().message;
+        EXPECT_EQ((*policy)->name(), name);
+        EXPECT_NO_THROW(doc.reject_unknown_keys());
+    }
+}
+
+TEST(Registry, UnknownNameListsTheKnownOnes) {
+    auto doc = core::ConfigDocument::empty();
+    const auto policy = make_policy("mpcc", policy_section(doc, "mpcc"));
+    ASSERT_FALSE(policy.has_value());
+    EXPECT_EQ(policy.error().message, "unknown policy 'mpcc'; known policies: static, threshold, idle-fsm");
+}
+
+TEST(Registry, PassesEachPolicyItsOwnSection) {
+    auto doc = core::ConfigDocument::parse(
+        "[policy.threshold]\nsamples = 20\nknob = \"power\"\n[policy.idle-fsm]\nmin_active = 3\n",
+        "test.toml");
+    auto threshold = make_policy("threshold", policy_section(doc, "threshold"));
+    auto idle = make_policy("idle-fsm", policy_section(doc, "idle-fsm"));
+    ASSERT_TRUE(threshold.has_value());
+    ASSERT_TRUE(idle.has_value());
+    EXPECT_NO_THROW(doc.reject_unknown_keys());
+    const auto* t = dynamic_cast<const ThresholdPolicy*>(threshold->get());
+    const auto* i = dynamic_cast<const IdleFsmPolicy*>(idle->get());
+    ASSERT_NE(t, nullptr);
+    ASSERT_NE(i, nullptr);
+    EXPECT_EQ(t->config().samples, 20U);
+    EXPECT_EQ(t->config().knob, ThresholdConfig::Knob::power);
+    EXPECT_EQ(i->config().min_active, 3U);
+}
+
+TEST(Registry, UnknownKeyIsRejected) {
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"static", "[policy.static]\nclock = 1\n"},
+        {"threshold", "[policy.threshold]\nsample = 10\n"},
+        {"idle-fsm", "[policy.idle-fsm]\nmin_actve = 2\n"},
+    };
+    for (const auto& [name, toml] : cases) {
+        auto doc = core::ConfigDocument::parse(toml, "test.toml");
+        auto policy = make_policy(name, policy_section(doc, name));
+        ASSERT_TRUE(policy.has_value()) << name;
+        try {
+            doc.reject_unknown_keys();
+            ADD_FAILURE() << name << ": unknown key accepted";
+        } catch (const core::ConfigError& e) {
+            EXPECT_NE(std::string(e.what()).find("policy." + name + "."), std::string::npos) << e.what();
+        }
+    }
+}
+
+TEST(Registry, OutOfRangeValueIsRejected) {
+    const std::vector<std::pair<std::string, std::string>> cases{
+        {"threshold", "[policy.threshold]\nhigh = 1.2\n"},
+        {"threshold", "[policy.threshold]\nsamples = -3\n"},
+        {"threshold", "[policy.threshold]\nlow = 0.9\n"},  // above the default high
+        {"idle-fsm", "[policy.idle-fsm]\nmin_active = 0\n"},
+        {"idle-fsm", "[policy.idle-fsm]\ntarget_utilization = 1.5\n"},
+        {"idle-fsm", "[policy.idle-fsm]\ntrend_samples = \"sixty\"\n"},
+    };
+    for (const auto& [name, toml] : cases) {
+        auto doc = core::ConfigDocument::parse(toml, "test.toml");
+        EXPECT_THROW((void)make_policy(name, policy_section(doc, name)), core::ConfigError) << toml;
+    }
+}
+
+}  // namespace
+}  // namespace joulepilot::decide
