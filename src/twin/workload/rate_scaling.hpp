@@ -23,12 +23,20 @@ struct PeakDemand {
     double replicas_needed = 0;  // demand of the busiest window, in replicas
 };
 
+// Windows are [k x window, (k + 1) x window) from t = 0 (a last partial window is still divided by the full
+// length); ties go to the earliest window. An empty workload, or window <= 0, gives {0 s, 0}.
 PeakDemand peak_demand(const Workload& workload, core::Seconds window, const RequestCost& cost);
 
-// Factor that makes the busiest `window` need `fraction` of `replicas` replicas.
+// Factor that makes the busiest `window` need `fraction` of `replicas` replicas:
+// fraction x replicas / peak demand. 1 when the workload has no demand (nothing to scale from).
 double peak_scale_factor(const Workload& workload, core::Seconds window, double fraction, int replicas,
                          const RequestCost& cost);
 
+// Precondition: factor > 0 and finite (callers validate user input; a violation asserts in debug builds
+// and returns an empty workload otherwise). The first copy of a kept request keeps its arrival; the extra
+// copies are jittered, so the result is sorted, never starts before nor ends after the input, and for a
+// factor >= 1 contains every input request. The last request has no next arrival: its copies share its
+// arrival. The input should be sorted by arrival (an unsorted input is sorted first).
 Workload scale_workload(const Workload& workload, double factor, std::uint64_t seed);
 
 }  // namespace joulepilot::twin
