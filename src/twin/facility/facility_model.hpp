@@ -14,10 +14,12 @@
 
 #include "core/result.hpp"
 #include "core/units.hpp"
+#include "twin/facility/civil_time.hpp"
 
 namespace joulepilot::twin {
 
 // A value per UTC hour of a year, looked up by Unix time (clamped to the series' range).
+// at() of an empty series, or of a NaN time, is NaN.
 class HourlySeries {
 public:
     HourlySeries() = default;
@@ -35,13 +37,16 @@ private:
 
 // Electricity Maps CSV -> direct carbon intensity, gCO2eq/kWh. Errors name file and line.
 core::Result<HourlySeries> load_carbon_intensity_csv(const std::filesystem::path& path);
-// Open-Meteo JSON -> outside temperature, degC, re-indexed to UTC hours.
+// Open-Meteo JSON -> outside temperature, degC, re-indexed to UTC hours (how local labels are read:
+// weather.hpp).
 core::Result<HourlySeries> load_outside_temperature(const std::filesystem::path& path);
 
 // PUE as a stated function of outside temperature and IT load (fraction of the facility's IT capacity):
-//   PUE = 1 + fixed_overhead / max(load, min_load) + cooling_base + cooling_per_degree * max(0, T - free_cooling_c)
+//   PUE = 1 + fixed_overhead / clamp(load, min_load, 1) + cooling_base
+//         + cooling_per_degree * max(0, T - free_cooling_c)
 // Fixed overhead (lighting, UPS no-load losses) weighs more at low load; cooling grows above the
-// free-cooling temperature. Defaults give about 1.2 at full load and 20 degC.
+// free-cooling temperature. Defaults give 1.14 at full load and 20 degC, 1.23 at full load and 35 degC,
+// 1.41 at 10% load and 20 degC. A load above capacity (nameplate exceeded briefly) counts as full load.
 struct PueModel {
     double fixed_overhead = 0.03;
     double min_load = 0.1;
@@ -52,7 +57,8 @@ struct PueModel {
 };
 
 // Time-of-use tariff in local hours: `peak_usd_per_kwh` from peak_start_hour to peak_end_hour (local),
-// `offpeak_usd_per_kwh` otherwise. Default in the style of a Californian commercial TOU rate.
+// `offpeak_usd_per_kwh` otherwise. Default in the style of a Californian commercial TOU rate. A window
+// with start > end wraps past midnight; start == end means no peak. Hours are taken modulo 24.
 struct Tariff {
     double offpeak_usd_per_kwh = 0.14;
     double peak_usd_per_kwh = 0.32;
@@ -63,6 +69,9 @@ struct Tariff {
 
 // Zones with shipped data: US-CAL-CISO, US-TEX-ERCO, US-MIDA-PJM, DE-LU, GB.
 std::vector<std::string> known_zones();
+// Files of a zone under the data directory (they need not exist).
+std::filesystem::path carbon_intensity_path(const std::filesystem::path& data_dir, const std::string& zone);
+std::filesystem::path weather_path(const std::filesystem::path& data_dir, const std::string& zone);
 
 class FacilityModel {
 public:
@@ -75,11 +84,16 @@ public:
     [[nodiscard]] double outside_temp_c(core::Seconds unix_time) const { return m_temperature.at(unix_time); }
     [[nodiscard]] double pue(core::Seconds unix_time, double it_load_fraction) const;
     [[nodiscard]] double price_usd_per_kwh(core::Seconds unix_time) const;
-    // Local hour of day (0-23) of the zone at `unix_time`, with DST.
+    // Local hour of day (0-23) of the zone at `unix_time`, with DST. A non-finite time counts as 0.
     [[nodiscard]] int local_hour(core::Seconds unix_time) const;
+    [[nodiscard]] const PueModel& pue_model() const { return m_pue; }
+    [[nodiscard]] const Tariff& tariff() const { return m_tariff; }
+    [[nodiscard]] const HourlySeries& carbon_series() const { return m_carbon; }
+    [[nodiscard]] const HourlySeries& temperature_series() const { return m_temperature; }
 
 private:
     std::string m_zone;
+    ZoneClock m_clock;
     HourlySeries m_carbon;
     HourlySeries m_temperature;
     PueModel m_pue;
