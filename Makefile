@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 RELEASE_DIR := build/release
 DEBUG_DIR := build/debug
 ASAN_DIR := build/asan
-JOULEPILOT := $(RELEASE_DIR)/src/cli/joulepilot
+JOULEPILOT := $(RELEASE_DIR)/src/joulepilot
 
 .PHONY: deps build build-debug run test test-asan bench format tidy clean
 

@@ -6,7 +6,7 @@ set -euo pipefail
 
 packages=(
     # toolchain
-    g++ cmake make pkg-config git
+    g++ cmake make pkg-config git python3
     # test and benchmark frameworks
     libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
     # libraries (DESIGN.md section 7)

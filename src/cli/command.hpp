@@ -1,8 +1,10 @@
 #pragma once
 // Each subcommand lives in its own file and registers itself on the app with a function
-// `void add_<name>_command(CLI::App& app, CommandContext& context)`; its callback sets
-// context.exit_status. Exit statuses: 0 ok, 1 runtime failure, 2 bad input (usage, config, data file).
+// `void add_<name>_command(CLI::App& app, CommandContext& context)`. Its CLI11 callback only sets
+// context.action; the app runs the action after parsing, once logging and the data folder are set up,
+// and exits with the status it returns: 0 ok, 1 runtime failure, 2 bad input (usage, config, data file).
 
+#include <functional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -14,7 +16,7 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadInput = 2;
 
 struct CommandContext {
-    int exit_status = kExitOk;
+    std::function<int()> action;
     std::string data_dir;  // resolved: --data-dir, else $JOULEPILOT_DATA_DIR, else the compiled-in path
 };
 

@@ -46,14 +46,18 @@ void FleetSim::advance_replicas(double t) {
 }
 
 void FleetSim::route(std::uint32_t request) {
+    // Least loaded; ties go round-robin (a scan starting after the last choice), as load balancers do.
     ReplicaSim* best = nullptr;
     double best_load = std::numeric_limits<double>::infinity();
-    for (auto& r : m_replicas) {
-        if (r->accepts_requests() && r->load() < best_load) {
-            best = r.get();
-            best_load = r->load();
+    const std::size_t n = m_replicas.size();
+    for (std::size_t k = 0; k < n; ++k) {
+        ReplicaSim& r = *m_replicas[(m_round_robin + k) % n];
+        if (r.accepts_requests() && r.load() < best_load) {
+            best = &r;
+            best_load = r.load();
         }
     }
+    if (best != nullptr) m_round_robin = static_cast<std::size_t>(best->index()) + 1;
     // Nobody serving: queue at a replica that is waking (it will serve first), else at replica 0,
     // where the request waits (and misses its SLO) until a policy wakes a replica.
     if (best == nullptr) {

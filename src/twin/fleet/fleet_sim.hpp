@@ -91,6 +91,7 @@ private:
     std::vector<std::unique_ptr<ReplicaSim>> m_replicas;
     double m_now = 0;
     std::uint32_t m_next_arrival = 0;
+    std::size_t m_round_robin = 0;  // where the router's next scan starts
 
     // Accounting.
     std::vector<FleetBucket> m_buckets;
