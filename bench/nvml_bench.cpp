@@ -1,0 +1,80 @@
+// Cost of reading NVIDIA GPUs through NvmlSensor, against the fake NVML library (tests/fakes/nvml): what
+// joulepilot itself spends per tick on 8 GPUs -- symbol dispatch, unit conversion, error checks, the
+// energy counter -- plus the fake's own bookkeeping (a mutex and a counter per call). A real driver adds
+// its ioctl time on top, which no fake can stand for; measure that on a GPU machine.
+
+#include <benchmark/benchmark.h>
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "sense/nvml/nvml_sensor.hpp"
+
+#ifndef JOULEPILOT_FAKE_NVML
+#error "JOULEPILOT_FAKE_NVML (path of the fake libnvidia-ml) must be defined by the build"
+#endif
+
+namespace {
+
+using joulepilot::sense::NvmlSensor;
+using joulepilot::sense::NvmlSensorOptions;
+using joulepilot::sense::Sample;
+
+// Keeps the fake loaded (so its state outlives each sensor) and sets it up with `directives`.
+class FakeNvml {
+public:
+    explicit FakeNvml(const char* directives)
+        : m_handle(::dlopen(JOULEPILOT_FAKE_NVML, RTLD_NOW | RTLD_LOCAL)) {
+        if (m_handle == nullptr) {
+            std::fprintf(stderr, "nvml_bench: cannot load %s: %s\n", JOULEPILOT_FAKE_NVML, ::dlerror());
+            std::exit(1);
+        }
+        reinterpret_cast<void (*)()>(::dlsym(m_handle, "jp_fake_nvml_reset"))();
+        reinterpret_cast<int (*)(const char*)>(::dlsym(m_handle, "jp_fake_nvml_apply"))(directives);
+    }
+    ~FakeNvml() { ::dlclose(m_handle); }
+    FakeNvml(const FakeNvml&) = delete;
+    FakeNvml& operator=(const FakeNvml&) = delete;
+
+private:
+    void* m_handle;
+};
+
+void read_gpus(benchmark::State& state, bool energy_only) {
+    FakeNvml fake("device_count 8\ndevice all energy_step_mj 1000\n");
+    NvmlSensor sensor(NvmlSensorOptions{JOULEPILOT_FAKE_NVML, energy_only});
+    std::vector<Sample> samples(sensor.discover().size());
+    for (auto _ : state) {
+        auto result = sensor.read(samples);
+        benchmark::DoNotOptimize(result);
+        benchmark::DoNotOptimize(samples.data());
+    }
+    state.counters["signals"] = static_cast<double>(samples.size());
+}
+
+// One tick of the agent: every signal of 8 GPUs (9 NVML calls per GPU).
+void BM_NvmlRead8Gpus(benchmark::State& state) { read_gpus(state, false); }
+BENCHMARK(BM_NvmlRead8Gpus);
+
+// One edge of an energy window (the C API): the energy counter of 8 GPUs.
+void BM_NvmlReadEnergyOnly8Gpus(benchmark::State& state) { read_gpus(state, true); }
+BENCHMARK(BM_NvmlReadEnergyOnly8Gpus);
+
+// Per-process attribution input: 8 GPUs with 4 processes each.
+void BM_NvmlProcessUsage8Gpus(benchmark::State& state) {
+    FakeNvml fake(
+        "device_count 8\n"
+        "device all process 101 1000000 40 10\ndevice all process 102 1000000 20 5\n"
+        "device all process 103 1000000 10 5\ndevice all process 104 1000000 5 1\n");
+    NvmlSensor sensor(NvmlSensorOptions{JOULEPILOT_FAKE_NVML, false});
+    sensor.discover();
+    for (auto _ : state) {
+        auto usage = sensor.process_usage();
+        benchmark::DoNotOptimize(usage);
+    }
+}
+BENCHMARK(BM_NvmlProcessUsage8Gpus);
+
+}  // namespace
