@@ -272,10 +272,10 @@ int twin_run(const TwinRunOptions& options, const CLI::App& cmd, const CommandCo
     if (!options.json_path.empty()) {
         nlohmann::json out;
         if (summaries.size() == 1 && cmd.count("--compare") == 0) {
-            out = summary_to_json(summaries.front(), false);
+            out = summary_to_json(summaries.front(), true);
         } else {
             out["results"] = nlohmann::json::array();
-            for (const auto& s : summaries) out["results"].push_back(summary_to_json(s, false));
+            for (const auto& s : summaries) out["results"].push_back(summary_to_json(s, true));
         }
         out["scaling"] = scenario->scaling_note;
         std::ofstream file(options.json_path);

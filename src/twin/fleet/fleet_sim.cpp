@@ -25,7 +25,8 @@ FleetSim::FleetSim(const ReplicaModel& model, FleetConfig config, Workload workl
         m_records[i].output_tokens = std::max(1, m_workload[i].output_tokens);
     }
     for (int i = 0; i < m_config.gpus; ++i) {
-        m_replicas.push_back(std::make_unique<ReplicaSim>(i, m_model, m_config.defaults, m_records, *this));
+        m_replicas.push_back(std::make_unique<ReplicaSim>(i, m_model, m_config.defaults, m_records, *this,
+                                                          m_config.prefill_token_budget));
     }
 }
 

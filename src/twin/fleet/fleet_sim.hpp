@@ -24,6 +24,7 @@ struct FleetConfig {
     double slo_tpot_s = 0.1;
     double service_window_s = 60;  // window of the service.* signals
     double bucket_s = 60;          // accounting granularity
+    double prefill_token_budget = ReplicaSim::kDefaultPrefillTokenBudget;  // prompt tokens per iteration
 };
 
 // One closed accounting bucket.

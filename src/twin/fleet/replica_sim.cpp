@@ -28,9 +28,10 @@ double iterations_to_cover(double remaining, double t0, double d) {
 }  // namespace
 
 ReplicaSim::ReplicaSim(int index, const ReplicaModel& model, GpuSettings settings,
-                       std::vector<RequestRecord>& records, RequestListener& listener)
+                       std::vector<RequestRecord>& records, RequestListener& listener, double prefill_token_budget)
     : m_index(index),
       m_model(model),
+      m_prefill_token_budget(prefill_token_budget),
       m_settings(settings),
       m_records(records),
       m_listener(listener),
@@ -77,6 +78,7 @@ double ReplicaSim::admit() {
         const std::uint32_t id = m_queue.front();
         const RequestRecord& r = m_records[id];
         if (r.arrival_s > m_now) break;
+        if (!m_admitted.empty() && prompt_tokens + r.input_tokens > m_prefill_token_budget) break;
         const double need = r.input_tokens + r.output_tokens;
         // A request larger than the whole cache still runs alone rather than block the queue forever.
         if (m_reserved_tokens + need > capacity && !m_running.empty()) break;

@@ -2,8 +2,9 @@
 // One simulated serving replica: a vLLM-style continuous-batching engine on one GPU.
 // Each iteration prefills the requests admitted at its start (their first token comes out at its end)
 // and decodes one token for every running request. Admission is FIFO while the batch is under the batch
-// cap and the KV cache can hold the request's prompt and output (reserved at admission: a
-// simplification of vLLM's paged allocation with preemption; it never preempts).
+// cap, the iteration's prompt tokens stay within the token budget (vLLM's max_num_batched_tokens; a
+// single longer prompt is taken alone) and the KV cache can hold the request's prompt and output
+// (reserved at admission: a simplification of vLLM's paged allocation with preemption; it never preempts).
 // For speed, runs of pure-decode iterations with no arrival or finish in between are taken in one
 // leap: decode time is linear in the context held, so the sum over k iterations is closed-form.
 // Not thread-safe: driven by FleetSim on the loop thread.
@@ -50,8 +51,11 @@ struct ReplicaCounters {
 
 class ReplicaSim {
 public:
+    // vLLM's default max_num_batched_tokens for online serving.
+    static constexpr double kDefaultPrefillTokenBudget = 8192;
+
     ReplicaSim(int index, const ReplicaModel& model, GpuSettings settings, std::vector<RequestRecord>& records,
-               RequestListener& listener);
+               RequestListener& listener, double prefill_token_budget = kDefaultPrefillTokenBudget);
 
     // Runs every iteration that ends at or before t; idle time up to t is accounted at idle power.
     void advance_to(double t);
@@ -90,6 +94,7 @@ private:
 
     int m_index;
     const ReplicaModel& m_model;
+    double m_prefill_token_budget;
     GpuSettings m_settings;
     std::vector<RequestRecord>& m_records;
     RequestListener& m_listener;

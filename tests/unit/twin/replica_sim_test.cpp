@@ -1,5 +1,7 @@
 #include "twin/fleet/replica_sim.hpp"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
 
@@ -181,6 +183,29 @@ TEST(ReplicaSim, EveryRequestFinishesWithCausalTimes) {
             RC_ASSERT(r.finish_s >= r.first_token_s);
         }
     });
+}
+
+}  // namespace
+}  // namespace joulepilot::twin
+
+namespace joulepilot::twin {
+namespace {
+
+TEST(ReplicaSim, PromptTokensPerIterationStayWithinTheBudget) {
+    const ReplicaModel model(test_params());
+    const GpuSettings s;
+    std::vector<RequestRecord> records;
+    for (int i = 0; i < 10; ++i) records.push_back(request(0.0, 3000, 5));
+    Listener listener;
+    ReplicaSim replica(0, model, s, records, listener, 8192);
+    for (std::uint32_t i = 0; i < records.size(); ++i) replica.enqueue(i);
+    replica.advance_to(100);
+    // 3,000-token prompts, 8,192 per iteration: two per iteration, so five distinct first-token times.
+    std::vector<double> first;
+    for (const auto& r : records) first.push_back(r.first_token_s);
+    std::sort(first.begin(), first.end());
+    EXPECT_EQ(std::unique(first.begin(), first.end()) - first.begin(), 5);
+    EXPECT_NEAR(records[0].first_token_s, model.prefill_time(6000, s).value(), 1e-9);
 }
 
 }  // namespace
