@@ -10,7 +10,8 @@
 namespace joulepilot::core {
 
 std::int64_t days_from_civil(int year, int month, int day) {
-    // Howard Hinnant's well-known algorithm: shift the year to start in March so leap days come last.
+    // The civil calendar repeats every 400 years (146097 days). Counting years from March makes the leap
+    // day the last day of the year, so the day-of-year follows from the month by (153 * m + 2) / 5.
     const std::int64_t y = static_cast<std::int64_t>(year) - (month <= 2 ? 1 : 0);
     const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
     const std::int64_t yoe = y - era * 400;

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "core/civil_time.hpp"
+
 namespace joulepilot::twin {
 
 namespace {
@@ -35,19 +37,7 @@ std::optional<int> read_digits(std::string_view text, std::size_t pos, std::size
 
 }  // namespace
 
-// The civil calendar repeats every 400 years (146097 days). Counting years from March makes the leap
-// day the last day of the year, so the day-of-year follows from the month by the linear formula
-// (153 * m + 2) / 5 with months numbered from March = 0.
-std::int64_t days_from_civil(CivilDate date) {
-    const std::int64_t year = date.month <= 2 ? std::int64_t{date.year} - 1 : std::int64_t{date.year};
-    const std::int64_t era = floor_div(year, 400);
-    const std::int64_t year_of_era = year - era * 400;                                       // [0, 399]
-    const std::int64_t month_from_march = date.month > 2 ? date.month - 3 : date.month + 9;  // [0, 11]
-    const std::int64_t day_of_year = (153 * month_from_march + 2) / 5 + date.day - 1;        // [0, 365]
-    const std::int64_t day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    // 719468 = days from 0000-03-01 (the start of era 0) to 1970-01-01.
-    return era * 146097 + day_of_era - 719468;
-}
+std::int64_t days_from_civil(CivilDate date) { return core::days_from_civil(date.year, date.month, date.day); }
 
 CivilDate civil_from_days(std::int64_t days) {
     const std::int64_t shifted = days + 719468;
