@@ -37,3 +37,11 @@ for scenario in azure-conv azure-code; do
     echo "== $scenario"
     "$bin" twin run --scenario "$scenario" --no-progress --json "$out/$scenario.json"
 done
+
+echo "== node sensing cost per tick (fixture node) and NVML read cost (fake library)"
+[ -x "$build/bench/sense_bench" ] && "$build/bench/sense_bench" --benchmark_out="$out/sense_bench.json" --benchmark_out_format=json
+[ -x "$build/bench/nvml_bench" ] && "$build/bench/nvml_bench" --benchmark_out="$out/nvml_bench.json" --benchmark_out_format=json
+
+echo "== scheduler: fast planner speed, and the carbon/forecast/gap study (joulepilot schedule study)"
+[ -x "$build/bench/sched_bench" ] && "$build/bench/sched_bench" --benchmark_out="$out/sched_bench.json" --benchmark_out_format=json
+"$bin" schedule study --jobs 2000 --time-limit 60 --json "$out/sched_study.json"

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.hpp"
+#include "cli/schedule_command.hpp"
 #include "core/log.hpp"
 
 namespace joulepilot::cli {
@@ -24,6 +25,7 @@ int run_app(int argc, char** argv) {
     app.set_version_flag("--version", JOULEPILOT_VERSION);
     add_twin_command(app, context);
     add_calibrate_command(app, context);
+    add_schedule_command(app, context);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -1,0 +1,247 @@
+// `joulepilot schedule`: plan a queue of flexible jobs over hours and sites (plan), check a plan made on
+// forecasts against what happened (evaluate), and reproduce the benchmark numbers (study).
+#include "cli/schedule_command.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/civil_time.hpp"
+#include "sched/evaluation.hpp"
+#include "sched/report.hpp"
+#include "sched/study.hpp"
+
+namespace joulepilot::cli {
+namespace {
+
+class BadInput : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct ScheduleOptions {
+    std::string jobs_path;
+    std::string sites_path;
+    std::string from;
+    std::string solver = "fast";
+    std::string json_path;
+    double time_limit_s = 60;
+    std::uint64_t seed = 1;
+    // evaluate
+    std::string forecast = "naive";
+    double forecast_error = 0.10;
+    std::string window_scope = "allowed";
+    // study
+    int study_jobs = 2000;
+    std::string study_parts = "carbon,forecast,gap";
+};
+
+template <class T>
+T value_or_bad_input(core::Result<T> result) {
+    if (!result) throw BadInput(result.error().message);
+    return std::move(*result);
+}
+
+std::optional<double> parse_from(const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    auto parsed = core::parse_utc_timestamp(text);
+    if (!parsed) throw BadInput("--from: " + parsed.error().message);
+    return *parsed;
+}
+
+void write_json(const std::string& path, const nlohmann::json& out) {
+    if (path.empty()) return;
+    std::ofstream file(path);
+    file << out.dump(2) << "\n";
+    if (!file) throw std::runtime_error("cannot write " + path);
+    std::cerr << "wrote " << path << "\n";
+}
+
+sched::SolveOptions solve_options(const ScheduleOptions& o) {
+    sched::SolveOptions options;
+    options.time_limit_s = o.time_limit_s;
+    options.seed = o.seed;
+    return options;
+}
+
+int schedule_plan(const ScheduleOptions& o, const CommandContext& context) {
+    const auto jobs = value_or_bad_input(sched::read_jobs(o.jobs_path));
+    const auto sites = value_or_bad_input(sched::read_sites(o.sites_path, context.data_dir));
+    for (const std::string& note : sites.notes) std::cerr << "note: " << note << "\n";
+    const auto solver = value_or_bad_input(sched::parse_solver(o.solver));
+    const auto problem = value_or_bad_input(sched::Problem::build(jobs, sites, parse_from(o.from)));
+    auto result = sched::solve(problem, solver, solve_options(o));
+    if (!result) throw std::runtime_error(result.error().message);
+    const sched::PlanReport report = sched::make_report(problem, *result);
+    std::cout << sched::report_text(report, problem);
+    write_json(o.json_path, sched::report_json(report, problem));
+    // Some jobs unplanned is a result, not a failure: they are listed with their reasons.
+    return kExitOk;
+}
+
+int schedule_evaluate(const ScheduleOptions& o, const CommandContext& context) {
+    const auto jobs = value_or_bad_input(sched::read_jobs(o.jobs_path));
+    const auto sites = value_or_bad_input(sched::read_sites(o.sites_path, context.data_dir));
+    const auto solver = value_or_bad_input(sched::parse_solver(o.solver));
+    sched::ForecastOptions forecast;
+    forecast.kind = value_or_bad_input(sched::parse_forecast(o.forecast));
+    forecast.relative_error = o.forecast_error;
+    forecast.seed = o.seed;
+    const auto scope =
+        o.window_scope == "first" ? sched::WindowScope::first_site : sched::WindowScope::allowed_sites;
+    const auto r = value_or_bad_input(
+        sched::evaluate(jobs, sites, parse_from(o.from), forecast, solver, solve_options(o), scope));
+    const auto line = [&](const char* name, const sched::StrategyTotals& s) {
+        return fmt::format("{:<22} {:>12.2f} {:>10.2f} {:>9.1f}% {:>9.1f}%\n", name, s.cost.carbon_g / 1000,
+                           s.cost.total_usd(), 100 * r.carbon_saved_fraction(s),
+                           100 * r.cost_saved_fraction(s));
+    };
+    std::cout << fmt::format("evaluate: {} jobs compared ({} not), forecast {}, solver {}\n", r.jobs_compared,
+                             r.jobs_not_compared, sched::to_string(forecast.kind), sched::to_string(solver));
+    std::cout << fmt::format("{:<22} {:>12} {:>10} {:>10} {:>10}\n", "strategy (on actuals)", "kgCO2", "$",
+                             "CO2 saved", "$ saved");
+    std::cout << line("run now", r.run_now) << line("plan on forecast", r.forecast_plan)
+              << line("perfect information", r.perfect_plan) << line("best window (SDK)", r.best_window);
+    std::cout << fmt::format(
+        "regret ${:.2f}; forecast plan keeps {:.1f}% of the perfect plan's carbon savings and "
+        "{:.1f}% of its $ savings; best window puts {:.0f} GPU-h above capacity\n",
+        r.regret_usd(), 100 * r.share_of_perfect_carbon_savings(), 100 * r.share_of_perfect_cost_savings(),
+        r.best_window_overload_gpu_h);
+    const auto totals = [](const sched::StrategyTotals& s) {
+        return nlohmann::json{{"carbon_kg", s.cost.carbon_g / 1000},
+                              {"total_usd", s.cost.total_usd()},
+                              {"facility_energy_kwh", core::to_kwh(core::Joules(s.cost.facility_energy_j))},
+                              {"solve_wall_s", s.wall_s}};
+    };
+    write_json(o.json_path, {{"forecast", sched::to_string(forecast.kind)},
+                             {"forecast_error", o.forecast_error},
+                             {"solver", sched::to_string(solver)},
+                             {"jobs_compared", r.jobs_compared},
+                             {"jobs_not_compared", r.jobs_not_compared},
+                             {"run_now", totals(r.run_now)},
+                             {"forecast_plan", totals(r.forecast_plan)},
+                             {"perfect_plan", totals(r.perfect_plan)},
+                             {"best_window", totals(r.best_window)},
+                             {"best_window_overload_gpu_h", r.best_window_overload_gpu_h},
+                             {"regret_usd", r.regret_usd()},
+                             {"share_of_perfect_carbon_savings", r.share_of_perfect_carbon_savings()},
+                             {"share_of_perfect_cost_savings", r.share_of_perfect_cost_savings()}});
+    return kExitOk;
+}
+
+int schedule_study(const ScheduleOptions& o, const CommandContext& context) {
+    sched::StudyOptions options;
+    options.jobs = o.study_jobs;
+    options.seed = o.seed;
+    options.exact_time_limit_s = o.time_limit_s;
+    options.carbon = o.study_parts.find("carbon") != std::string::npos;
+    options.forecast = o.study_parts.find("forecast") != std::string::npos;
+    options.gap = o.study_parts.find("gap") != std::string::npos;
+    const auto result = sched::run_study(context.data_dir, options);
+    if (!result) throw std::runtime_error(result.error().message);
+    std::cout << sched::study_text(*result);
+    write_json(o.json_path, sched::study_json(*result));
+    return kExitOk;
+}
+
+template <class F>
+void set_action(CLI::App* cmd, CommandContext& context, std::shared_ptr<ScheduleOptions> options, F run) {
+    cmd->callback([cmd, &context, options, run] {
+        (void)cmd;
+        context.action = [&context, options, run] {
+            try {
+                return run(*options, context);
+            } catch (const BadInput& e) {
+                std::cerr << "error: " << e.what() << "\n";
+                return kExitBadInput;
+            } catch (const std::exception& e) {
+                std::cerr << "error: " << e.what() << "\n";
+                return kExitFailure;
+            }
+        };
+    });
+}
+
+void add_common(CLI::App* cmd, ScheduleOptions& o) {
+    cmd->add_option("--jobs", o.jobs_path, "Jobs: JSON or CSV (docs/scheduling.md)")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--sites", o.sites_path, "Sites and objective weights: TOML or JSON")
+        ->required()
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--from", o.from,
+                    "Plan start, UTC (default: the earliest job start), rounded up to the hour");
+    cmd->add_option("--solver", o.solver, "exact (CBC MILP), fast (greedy + local search) or aco")
+        ->check(CLI::IsMember({"exact", "fast", "aco"}))
+        ->capture_default_str();
+    cmd->add_option("--time-limit", o.time_limit_s,
+                    "exact: seconds CBC may search before returning its best plan")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
+    cmd->add_option("--seed", o.seed, "Seed of the aco solver and the day-ahead forecast error")
+        ->capture_default_str();
+    cmd->add_option("--json", o.json_path, "Write the result as JSON to this file");
+}
+
+}  // namespace
+
+void add_schedule_command(CLI::App& app, CommandContext& context) {
+    CLI::App* schedule = app.add_subcommand(
+        "schedule", "Place flexible jobs on cleaner, cheaper hours and sites (carbon, energy, money)");
+    schedule->require_subcommand(1);
+
+    auto plan_options = std::make_shared<ScheduleOptions>();
+    CLI::App* plan = schedule->add_subcommand(
+        "plan",
+        "Plan a queue of jobs over hours and sites under capacity; a receipt per job against running now");
+    add_common(plan, *plan_options);
+    set_action(plan, context, plan_options, schedule_plan);
+
+    auto evaluate_options = std::make_shared<ScheduleOptions>();
+    CLI::App* evaluate = schedule->add_subcommand(
+        "evaluate",
+        "Plan on a carbon forecast, score on actuals: regret against perfect information, savings "
+        "against run now and the best single-job window");
+    add_common(evaluate, *evaluate_options);
+    evaluate
+        ->add_option("--forecast", evaluate_options->forecast,
+                     "perfect, persistence, naive (seasonal) or day-ahead")
+        ->check(CLI::IsMember({"perfect", "persistence", "naive", "day-ahead"}))
+        ->capture_default_str();
+    evaluate
+        ->add_option("--forecast-error", evaluate_options->forecast_error,
+                     "day-ahead: relative standard deviation of the forecast error")
+        ->check(CLI::Range(0.0, 2.0))
+        ->capture_default_str();
+    evaluate
+        ->add_option("--window-scope", evaluate_options->window_scope,
+                     "best-window baseline: at the job's first site, or over its allowed sites")
+        ->check(CLI::IsMember({"first", "allowed"}))
+        ->capture_default_str();
+    set_action(evaluate, context, evaluate_options, schedule_evaluate);
+
+    auto study_options = std::make_shared<ScheduleOptions>();
+    CLI::App* study = schedule->add_subcommand(
+        "study",
+        "The benchmark numbers on the shipped 2023 grid data: carbon saved by slack, sites and "
+        "interruption; forecasts; exact against fast and aco");
+    study->add_option("--jobs", study_options->study_jobs, "Jobs per queue of the carbon and forecast parts")
+        ->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
+    study->add_option("--parts", study_options->study_parts, "Comma-separated: carbon, forecast, gap")
+        ->capture_default_str();
+    study
+        ->add_option("--time-limit", study_options->time_limit_s,
+                     "Seconds CBC may spend on each gap instance")
+        ->check(CLI::Range(0.1, 86400.0))
+        ->capture_default_str();
+    study->add_option("--seed", study_options->seed, "Seed of the job queues")->capture_default_str();
+    study->add_option("--json", study_options->json_path, "Write the numbers as JSON to this file");
+    set_action(study, context, study_options, schedule_study);
+}
+
+}  // namespace joulepilot::cli
