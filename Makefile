@@ -31,7 +31,7 @@ test: build
 # Unit tests under AddressSanitizer and UndefinedBehaviorSanitizer (CI runs these too).
 test-asan: deps
 	cmake --preset asan
-	cmake --build --preset asan -j $(JOBS)
+	cmake --build --preset asan -j $(JOBS) --target unit_tests
 	ctest --preset asan -j $(JOBS) -L unit
 
 # Long benchmarks: never part of `make test`. Writes numbers quoted in docs/benchmarks.md.

@@ -12,14 +12,14 @@
 
 namespace {
 
-struct Run {
+struct CommandResult {
     int status = -1;
     std::string output;  // stdout and stderr together
 };
 
-Run run(const std::string& args) {
+CommandResult run_joulepilot(const std::string& args) {
     const std::string command = std::string(JOULEPILOT_BIN) + " " + args + " 2>&1";
-    Run result;
+    CommandResult result;
     FILE* pipe = popen(command.c_str(), "r");
     if (pipe == nullptr) return result;
     std::array<char, 4096> buffer{};
@@ -41,7 +41,7 @@ nlohmann::json read_json(const std::filesystem::path& path) {
 TEST(TwinRun, ShortDefaultScenarioComparesPoliciesAndWritesJsonAndReport) {
     const auto json = temp_file("compare.json");
     const auto html = temp_file("report.html");
-    const Run r = run("twin run --duration 30m --no-progress --json " + json.string() + " --report " + html.string());
+    const CommandResult r = run_joulepilot("twin run --duration 30m --no-progress --json " + json.string() + " --report " + html.string());
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_NE(r.output.find("static"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find("idle-fsm"), std::string::npos) << r.output;
@@ -75,8 +75,8 @@ TEST(TwinRun, ShortDefaultScenarioComparesPoliciesAndWritesJsonAndReport) {
 TEST(TwinRun, OnePolicyWritesOneObjectAndTheSeedMakesItRepeatable) {
     const auto a = temp_file("a.json");
     const auto b = temp_file("b.json");
-    ASSERT_EQ(run("twin run --policy static --duration 10m --seed 7 --no-progress --json " + a.string()).status, 0);
-    ASSERT_EQ(run("twin run --policy static --duration 10m --seed 7 --no-progress --json " + b.string()).status, 0);
+    ASSERT_EQ(run_joulepilot("twin run --policy static --duration 10m --seed 7 --no-progress --json " + a.string()).status, 0);
+    ASSERT_EQ(run_joulepilot("twin run --policy static --duration 10m --seed 7 --no-progress --json " + b.string()).status, 0);
     const auto ja = read_json(a);
     const auto jb = read_json(b);
     EXPECT_EQ(ja["policy"], "static");
@@ -95,7 +95,7 @@ TEST(TwinRun, ReplaysAJsonlTraceAsRecorded) {
         }
     }
     const auto json = temp_file("trace.json");
-    const Run r = run("twin run --trace " + trace.string() + " --gpus 2 --policy static --no-progress --json " +
+    const CommandResult r = run_joulepilot("twin run --trace " + trace.string() + " --gpus 2 --policy static --no-progress --json " +
                       json.string());
     ASSERT_EQ(r.status, 0) << r.output;
     const auto j = read_json(json);
@@ -107,7 +107,7 @@ TEST(TwinRun, ReplaysAJsonlTraceAsRecorded) {
 }
 
 void expect_bad_input(const std::string& args, const std::string& message) {
-    const Run r = run(args);
+    const CommandResult r = run_joulepilot(args);
     EXPECT_EQ(r.status, 2) << args << "\n" << r.output;
     EXPECT_NE(r.output.find(message), std::string::npos) << args << "\n" << r.output;
     EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output;
@@ -151,7 +151,7 @@ TEST(TwinRun, BadInputEndsWithAClearMessageAndStatus2) {
 }
 
 TEST(TwinRun, HelpExplainsTheOptions) {
-    const Run r = run("twin run --help");
+    const CommandResult r = run_joulepilot("twin run --help");
     EXPECT_EQ(r.status, 0);
     for (const char* option : {"--scenario", "--trace", "--scale-peak", "--gpus", "--policy", "--compare", "--zone",
                                "--seed", "--duration", "--slo-ttft", "--slo-tpot", "--config", "--json", "--report"}) {
@@ -161,7 +161,7 @@ TEST(TwinRun, HelpExplainsTheOptions) {
 
 TEST(Calibrate, PrintsHeldOutErrorsAndWritesJson) {
     const auto json = temp_file("calibration.json");
-    const Run r = run("calibrate --json " + json.string());
+    const CommandResult r = run_joulepilot("calibrate --json " + json.string());
     ASSERT_EQ(r.status, 0) << r.output;
     const auto j = read_json(json);
     ASSERT_TRUE(j.contains("errors"));
@@ -170,7 +170,7 @@ TEST(Calibrate, PrintsHeldOutErrorsAndWritesJson) {
 }
 
 TEST(Calibrate, MissingDataIsBadInput) {
-    const Run r = run("--data-dir /nonexistent calibrate");
+    const CommandResult r = run_joulepilot("--data-dir /nonexistent calibrate");
     EXPECT_EQ(r.status, 2) << r.output;
     EXPECT_NE(r.output.find("/nonexistent"), std::string::npos) << r.output;
 }
