@@ -11,7 +11,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev librapidcheck-dev
     # libraries (DESIGN.md section 7)
     libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libexpected-dev
-    libeigen3-dev libsqlite3-dev
+    libeigen3-dev libsqlite3-dev libcurl4-openssl-dev libcpp-httplib-dev coinor-libcbc-dev
     # dashboard and report charts, inlined at build time
     libjs-chart.js
 )
