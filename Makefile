@@ -20,8 +20,11 @@ build-debug: deps
 	cmake --preset debug
 	cmake --build --preset debug -j $(JOBS)
 
-# The main job: one real day of LLM serving on the digital twin, policies compared.
-run: build
+# The main job: one real day of LLM serving on the digital twin, policies compared. Builds only the
+# binary (tests and benchmarks are built by `make test` and `make bench`).
+run: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS) --target joulepilot
 	$(JOULEPILOT) twin run
 
 # Every test, on the release build (fast enough for the long end-to-end tests).
