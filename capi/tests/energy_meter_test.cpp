@@ -174,11 +174,8 @@ TEST(EnergyMeter, WindowsFromManyThreadsAreSerialisedAndConserveEnergy) {
     std::vector<double> totals(kThreads, 0.0);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&, t] {
-            // Built with append, not "t" + to_string(t): GCC 12 at -O3 reports a false -Wrestrict on the latter.
-            std::string name = "t";
-            name.append(std::to_string(t));
             for (int i = 0; i < kWindows; ++i) {
-                const auto id = meter.begin(name);
+                const auto id = meter.begin("t" + std::to_string(t));
                 ASSERT_TRUE(id);
                 ASSERT_TRUE(meter.end(*id));
                 totals[t] += meter.reading(*id)->joules[0]->value();
