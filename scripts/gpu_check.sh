@@ -29,14 +29,17 @@ start, end = map(float, open(f"{out}/window.txt").read().split())
 samples = []
 for line in open(f"{out}/smi_power.csv"):
     stamp, watts = [x.strip() for x in line.split(",")]
-    t = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").timestamp()
+    t = datetime.datetime.strptime(stamp, "%Y/%m/%d %H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc).timestamp()
     try:
         samples.append((t, float(watts)))
     except ValueError:
         pass
 inside = [(t, w) for t, w in samples if start <= t <= end]
 integrated = sum((t1 - t0) * (w0 + w1) / 2 for (t0, w0), (t1, w1) in zip(inside, inside[1:]))
-reference = json.load(open(f"{out}/nvml_reference.json"))
-print(json.dumps({"nvml_counter_j": reference["energy_j"], "nvml_counter_s": reference["seconds"],
+# The reference's JSON is its last line (the workload and joulepilot print before it).
+reference = json.loads(open(f"{out}/nvml_reference.json").read().strip().splitlines()[-1])
+measured = json.load(open(f"{out}/measure.json"))["domains"][0]["energy_j"]["mean"]
+print(json.dumps({"joulepilot_j": measured, "nvml_counter_j": reference["energy_j"],
+                  "nvml_counter_s": reference["seconds"], "joulepilot_vs_smi": measured / integrated - 1,
                   "smi_integrated_j": integrated, "smi_samples": len(inside), "window_s": end - start}, indent=1))
 PY
