@@ -1,21 +1,10 @@
 #include "energy_meter.hpp"
 
-#include <string_view>
 #include <utility>
 
 #include <fmt/format.h>
 
 namespace joulepilot::capi {
-
-std::optional<std::string> energy_domain_name(const sense::SignalInfo& signal) {
-    constexpr std::string_view kSuffix = "energy_joules_total";
-    const std::string_view name = signal.name;
-    if (signal.unit != "J" || !name.ends_with(kSuffix) || name.size() <= kSuffix.size() + 1)
-        return std::nullopt;
-    const std::string_view head = name.substr(0, name.size() - kSuffix.size());
-    if (head.back() != '.' && head.back() != '_') return std::nullopt;
-    return std::string(head.substr(0, head.size() - 1));
-}
 
 EnergyMeter::EnergyMeter(std::vector<std::unique_ptr<sense::Sensor>> sensors, const core::Clock& clock)
     : m_clock(clock) {

@@ -26,6 +26,7 @@
 
 #include "core/result.hpp"
 #include "core/units.hpp"
+#include "sense/energy_domain.hpp"
 #include "sense/sensor.hpp"
 
 namespace joulepilot::capi {
@@ -108,8 +109,7 @@ class EnergyMeter {
     WindowId m_next_id = 1;
 };
 
-// The domain a signal measures when it is an energy counter: "gpu.0.energy_joules_total" -> "gpu.0",
-// "cpu.0.package_energy_joules_total" -> "cpu.0.package"; nullopt for any other signal.
-std::optional<std::string> energy_domain_name(const sense::SignalInfo& signal);
+// Domains are named as everywhere else that meters energy (sense/energy_domain.hpp).
+using sense::energy_domain_name;
 
 }  // namespace joulepilot::capi

@@ -25,6 +25,8 @@ int run_app(int argc, char** argv) {
     app.set_version_flag("--version", JOULEPILOT_VERSION);
     add_twin_command(app, context);
     add_calibrate_command(app, context);
+    add_sensors_command(app, context);
+    add_measure_command(app, context);
     add_schedule_command(app, context);
     try {
         app.parse(argc, argv);

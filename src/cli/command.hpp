@@ -22,5 +22,7 @@ struct CommandContext {
 
 void add_twin_command(CLI::App& app, CommandContext& context);
 void add_calibrate_command(CLI::App& app, CommandContext& context);
+void add_sensors_command(CLI::App& app, CommandContext& context);
+void add_measure_command(CLI::App& app, CommandContext& context);
 
 }  // namespace joulepilot::cli
