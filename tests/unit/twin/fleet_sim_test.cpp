@@ -2,32 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "support/replica_test_params.hpp"
+
 namespace joulepilot::twin {
 namespace {
-
-ReplicaModelParams params() {
-    ReplicaModelParams p;
-    p.decode_base_s = 0.006;
-    p.decode_per_seq_s = 0.00007;
-    p.decode_per_ctx_token_s = 2e-8;
-    p.decode_compute_knee_batch = 128;
-    p.prefill_base_s = 0.005;
-    p.prefill_per_token_s = 0.00005;
-    p.fp8_decode_speedup = 1.4;
-    p.fp8_prefill_speedup = 1.5;
-    p.power_floor_w = 450;
-    p.power_span_w = 250;
-    p.power_batch_scale = 60;
-    p.prefill_power_w = 650;
-    p.static_power_w = 120;
-    p.clock_exponent = 2;
-    p.fp8_power_factor = 0.95;
-    p.idle_power_w = 110;
-    p.parked_power_w = 65;
-    p.wake_delay_s = 30;
-    p.kv_capacity_tokens = 400000;
-    return p;
-}
 
 Workload steady(double rate, double seconds) {
     Workload w;
@@ -36,7 +14,7 @@ Workload steady(double rate, double seconds) {
 }
 
 TEST(FleetSim, RoutesToTheLeastLoadedAndServesEveryRequest) {
-    const ReplicaModel model(params());
+    const ReplicaModel model(testing::replica_test_params());
     FleetConfig config;
     config.gpus = 4;
     FleetSim fleet(model, config, steady(8, 300));
@@ -51,7 +29,7 @@ TEST(FleetSim, RoutesToTheLeastLoadedAndServesEveryRequest) {
 }
 
 TEST(FleetSim, BucketsAddUpToTheEnergyCounters) {
-    const ReplicaModel model(params());
+    const ReplicaModel model(testing::replica_test_params());
     FleetConfig config;
     config.gpus = 2;
     FleetSim fleet(model, config, steady(3, 200));
@@ -69,7 +47,7 @@ TEST(FleetSim, BucketsAddUpToTheEnergyCounters) {
 }
 
 TEST(FleetSim, ParkedReplicasGetNoNewRequests) {
-    const ReplicaModel model(params());
+    const ReplicaModel model(testing::replica_test_params());
     FleetConfig config;
     config.gpus = 3;
     FleetSim fleet(model, config, steady(2, 120));
@@ -81,7 +59,7 @@ TEST(FleetSim, ParkedReplicasGetNoNewRequests) {
 }
 
 TEST(FleetSim, ServiceWindowReportsRecentLatencies) {
-    const ReplicaModel model(params());
+    const ReplicaModel model(testing::replica_test_params());
     FleetConfig config;
     config.gpus = 1;
     FleetSim fleet(model, config, steady(1, 100));

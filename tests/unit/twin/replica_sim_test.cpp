@@ -7,33 +7,10 @@
 
 #include "twin/replica/replica_model.hpp"
 
+#include "support/replica_test_params.hpp"
+
 namespace joulepilot::twin {
 namespace {
-
-// A simple, hand-set model (not the calibrated one) so expectations can be computed exactly.
-ReplicaModelParams test_params() {
-    ReplicaModelParams p;
-    p.decode_base_s = 0.006;
-    p.decode_per_seq_s = 0.00007;
-    p.decode_per_ctx_token_s = 2e-8;
-    p.decode_compute_knee_batch = 128;
-    p.prefill_base_s = 0.005;
-    p.prefill_per_token_s = 0.00005;
-    p.fp8_decode_speedup = 1.4;
-    p.fp8_prefill_speedup = 1.5;
-    p.power_floor_w = 450;
-    p.power_span_w = 250;
-    p.power_batch_scale = 60;
-    p.prefill_power_w = 650;
-    p.static_power_w = 120;
-    p.clock_exponent = 2;
-    p.fp8_power_factor = 0.95;
-    p.idle_power_w = 110;
-    p.parked_power_w = 65;
-    p.wake_delay_s = 30;
-    p.kv_capacity_tokens = 400000;
-    return p;
-}
 
 class Listener : public RequestListener {
 public:
@@ -52,7 +29,7 @@ RequestRecord request(double arrival, int in, int out) {
 }
 
 TEST(ReplicaSim, OneRequestTakesPrefillThenOneDecodeIterationPerTokenExactly) {
-    const ReplicaModel model(test_params());
+    const ReplicaModel model(testing::replica_test_params());
     const GpuSettings s;
     std::vector<RequestRecord> records{request(1.0, 1000, 200)};
     Listener listener;
@@ -78,7 +55,7 @@ TEST(ReplicaSim, OneRequestTakesPrefillThenOneDecodeIterationPerTokenExactly) {
 }
 
 TEST(ReplicaSim, EnergyIsIdlePlusBusyAndConservedAcrossAdvanceSteps) {
-    const ReplicaModel model(test_params());
+    const ReplicaModel model(testing::replica_test_params());
     const GpuSettings s;
     std::vector<RequestRecord> a{request(5.0, 500, 50)};
     std::vector<RequestRecord> b = a;
@@ -102,7 +79,7 @@ TEST(ReplicaSim, EnergyIsIdlePlusBusyAndConservedAcrossAdvanceSteps) {
 }
 
 TEST(ReplicaSim, NeverRunsMoreThanTheBatchCap) {
-    const ReplicaModel model(test_params());
+    const ReplicaModel model(testing::replica_test_params());
     GpuSettings s;
     s.batch_cap = 8;
     std::vector<RequestRecord> records;
@@ -118,7 +95,7 @@ TEST(ReplicaSim, NeverRunsMoreThanTheBatchCap) {
 }
 
 TEST(ReplicaSim, ParkingDrainsThenUsesParkedPowerAndWakingTakesTheWakeDelay) {
-    const ReplicaModel model(test_params());
+    const ReplicaModel model(testing::replica_test_params());
     const GpuSettings s;
     std::vector<RequestRecord> records{request(0.0, 100, 400), request(100.0, 100, 10)};
     Listener listener;
@@ -143,7 +120,7 @@ TEST(ReplicaSim, ParkingDrainsThenUsesParkedPowerAndWakingTakesTheWakeDelay) {
 }
 
 TEST(ReplicaSim, APrecisionChangeReloadsTheModel) {
-    const ReplicaModel model(test_params());
+    const ReplicaModel model(testing::replica_test_params());
     GpuSettings s;
     std::vector<RequestRecord> records{request(0.0, 100, 100)};
     Listener listener;
@@ -161,7 +138,7 @@ TEST(ReplicaSim, APrecisionChangeReloadsTheModel) {
 
 TEST(ReplicaSim, EveryRequestFinishesWithCausalTimes) {
     rc::check([](const std::vector<std::tuple<std::uint8_t, std::uint16_t, std::uint16_t>>& raw) {
-        const ReplicaModel model(test_params());
+        const ReplicaModel model(testing::replica_test_params());
         GpuSettings s;
         s.batch_cap = 16;
         std::vector<RequestRecord> records;
@@ -192,7 +169,7 @@ namespace joulepilot::twin {
 namespace {
 
 TEST(ReplicaSim, PromptTokensPerIterationStayWithinTheBudget) {
-    const ReplicaModel model(test_params());
+    const ReplicaModel model(testing::replica_test_params());
     const GpuSettings s;
     std::vector<RequestRecord> records;
     for (int i = 0; i < 10; ++i) records.push_back(request(0.0, 3000, 5));
