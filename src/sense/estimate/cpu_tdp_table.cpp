@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/csv.hpp"
+#include "core/text.hpp"
 
 namespace joulepilot::sense {
 namespace {
@@ -33,27 +34,13 @@ bool is_word_char(char c) {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-std::string_view trim(std::string_view text) {
-    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
-        text.remove_suffix(1);
-    return text;
-}
-
 }  // namespace
 
 CpuInfo parse_cpuinfo(std::string_view text) {
     CpuInfo info;
     std::set<std::string> physical_ids;
-    std::size_t at = 0;
-    while (at < text.size()) {
-        const auto end = std::min(text.find('\n', at), text.size());
-        const std::string_view line = text.substr(at, end - at);
-        at = end + 1;
-        const auto colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
-        const std::string_view key = trim(line.substr(0, colon));
-        const std::string_view value = trim(line.substr(colon + 1));
+    core::for_each_key_value_line(text, [&](std::string_view key, std::string_view raw_value) {
+        const std::string_view value = core::trim(raw_value);
         if (key == "processor") {
             ++info.logical_cpus;
         } else if (key == "vendor_id" && info.vendor.empty()) {
@@ -65,7 +52,7 @@ CpuInfo parse_cpuinfo(std::string_view text) {
         } else if (key == "cpu cores" && info.cores_per_socket == 0) {
             info.cores_per_socket = static_cast<int>(core::parse_integer(value).value_or(0));
         }
-    }
+    });
     info.sockets = physical_ids.empty() ? 1 : static_cast<int>(physical_ids.size());
     return info;
 }

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/csv.hpp"
+#include "core/text.hpp"
 
 extern char** environ;  // NOLINT: POSIX gives the environment only through this global
 
@@ -22,21 +23,14 @@ namespace {
 
 constexpr std::size_t kMaxCapture = 64U << 10U;
 
-std::string_view trim(std::string_view text) {
-    const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-    while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-    while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-    return text;
-}
-
 // "178 Watts" -> 178; nullopt when the first word is not a number.
 std::optional<double> leading_number(std::string_view value) {
-    value = trim(value);
+    value = core::trim(value);
     return core::parse_double(value.substr(0, value.find(' ')));
 }
 
 std::string first_line(std::string_view text) {
-    text = trim(text);
+    text = core::trim(text);
     return std::string(text.substr(0, text.find('\n')));
 }
 
@@ -72,24 +66,16 @@ private:
 std::optional<DcmiPowerStatistics> parse_dcmi_power_statistics(std::string_view text) {
     DcmiPowerStatistics stats;
     bool found = false;
-    std::size_t at = 0;
-    while (at < text.size()) {
-        const auto end = std::min(text.find('\n', at), text.size());
-        const std::string_view line = text.substr(at, end - at);
-        at = end + 1;
-        const auto colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
-        const std::string_view key = trim(line.substr(0, colon));
-        const std::string_view value = line.substr(colon + 1);
+    core::for_each_key_value_line(text, [&](std::string_view key, std::string_view value) {
         if (key == "Current Power") {
             stats.current_watts = leading_number(value);
             found = true;
         } else if (key == "Average Power over sampling duration") {
             stats.average_watts = leading_number(value);
         } else if (key == "Power Measurement") {
-            stats.measurement_active = trim(value) == "Active";
+            stats.measurement_active = core::trim(value) == "Active";
         }
-    }
+    });
     if (!found) return std::nullopt;
     return stats;
 }
