@@ -12,6 +12,9 @@ packages=(
     # libraries (DESIGN.md section 7)
     libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev libexpected-dev
     libeigen3-dev libsqlite3-dev libcurl4-openssl-dev libcpp-httplib-dev coinor-libcbc-dev
+    libssl-dev libyaml-cpp-dev prometheus-cpp-dev libxgboost-dev
+    # integration tests and benchmarks: a real Prometheus server (and promtool), headless Chromium, wrk
+    prometheus chromium wrk
     # dashboard and report charts, inlined at build time
     libjs-chart.js
 )
