@@ -3,9 +3,29 @@
 #include <exception>
 #include <span>
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace joulepilot::agent {
+
+namespace {
+
+// The service signals the SLO guard judges, in act::ServiceHealth's order. The twin and the Prometheus
+// sensor both offer them under these names.
+constexpr const char* kHealthSignals[] = {"service.slo_attainment_ratio", "service.ttft_p99_seconds",
+                                          "service.tpot_p99_seconds", "service.throughput_tokens_per_second",
+                                          "fleet.arrival_rate_rps"};
+
+std::string describe(const decide::PredictedEffect& p) {
+    std::string out;
+    auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+    if (p.fleet_power) add(fmt::format("fleet power {:.0f} W", p.fleet_power->value()));
+    if (p.p99_ttft) add(fmt::format("p99 TTFT {:.3f} s", p.p99_ttft->value()));
+    if (p.p99_tpot) add(fmt::format("p99 TPOT {:.4f} s", p.p99_tpot->value()));
+    return out;
+}
+
+}  // namespace
 
 AgentLoop::AgentLoop(core::Clock& clock, std::vector<sense::Sensor*> sensors, act::SafetyShield& shield,
                      decide::Policy& policy, LoopSettings settings, LoopObserver* observer)
@@ -13,7 +33,7 @@ AgentLoop::AgentLoop(core::Clock& clock, std::vector<sense::Sensor*> sensors, ac
       m_sensors(std::move(sensors)),
       m_catalog(std::make_shared<sense::SignalCatalog>()),
       m_shield(shield),
-      m_policy(policy),
+      m_policy(&policy),
       m_settings(settings),
       m_observer(observer),
       m_window(settings.history) {
@@ -26,6 +46,7 @@ AgentLoop::AgentLoop(core::Clock& clock, std::vector<sense::Sensor*> sensors, ac
         }
         m_signal_count.push_back(count);
     }
+    for (const char* name : kHealthSignals) m_health_signals.push_back(m_catalog->find(name));
 }
 
 sense::Observation AgentLoop::sense_now() {
@@ -51,13 +72,26 @@ sense::Observation AgentLoop::sense_now() {
     return observation;
 }
 
-void AgentLoop::decide_now(core::Seconds now) {
+std::pair<decide::Decision, act::ShieldReport> AgentLoop::decide_now(core::Seconds now) {
     const learn::ModelState state{now, m_window};
-    decide::Decision decision = m_policy.decide(state, m_shield.knob_space(), m_settings.constraints);
-    act::ChangeRequest request{decision.settings, std::string(m_policy.name()), decision.rationale};
-    const act::ShieldReport report = m_shield.submit(request);
+    decide::Decision decision = m_policy->decide(state, m_shield.knob_space(), m_settings.constraints);
+    act::ChangeRequest request{decision.settings, std::string(m_policy->name()), decision.rationale,
+                               describe(decision.predicted)};
+    act::ShieldReport report = m_shield.submit(request, now);
     ++m_stats.decisions;
     if (m_observer != nullptr) m_observer->on_decision(now, decision, report);
+    return {std::move(decision), std::move(report)};
+}
+
+void AgentLoop::guard_now(const sense::Observation& observation) {
+    auto value = [&](std::size_t i) -> std::optional<double> {
+        return m_health_signals[i] ? observation.get(*m_health_signals[i]) : std::nullopt;
+    };
+    const act::ServiceHealth health{value(0), value(1), value(2), value(3), value(4)};
+    const act::ShieldReport report = m_shield.on_tick(observation.time, health);
+    if (report.outcomes.empty()) return;
+    m_stats.rollbacks += report.count(act::Outcome::rolled_back) > 0 ? 1 : 0;
+    if (m_observer != nullptr) m_observer->on_shield_tick(observation.time, report);
 }
 
 void AgentLoop::tick() {
@@ -68,18 +102,28 @@ void AgentLoop::tick() {
     }
     sense::Observation observation = sense_now();
     if (m_observer != nullptr) m_observer->on_observation(observation);
+    guard_now(observation);
     m_window.push(std::move(observation));
     ++m_stats.ticks;
     if (now >= m_next_decision) {
         decide_now(now);
         while (m_next_decision <= now) m_next_decision += m_settings.decide_interval;
     }
+    m_stats.last_tick = now;
+    if (m_observer != nullptr) m_observer->after_tick(now);
 }
 
 void AgentLoop::run_until(core::Seconds end) {
     core::Seconds next = m_clock.now();
     while (!m_stop && next <= end) {
         m_clock.sleep_until(next);
+        if (m_stop) break;
+        // A tick that starts a whole interval late missed its deadline (the host was too busy, or a
+        // sensor blocked); skip the ticks that are already past instead of bunching them up.
+        if (m_clock.now() >= next + m_settings.sense_interval) {
+            ++m_stats.deadline_misses;
+            while (next + m_settings.sense_interval <= m_clock.now()) next += m_settings.sense_interval;
+        }
         tick();
         next += m_settings.sense_interval;
     }

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.hpp"
+#include "core/config.hpp"
 #include "cli/schedule_command.hpp"
 #include "core/log.hpp"
 
@@ -28,6 +29,12 @@ int run_app(int argc, char** argv) {
     add_sensors_command(app, context);
     add_measure_command(app, context);
     add_schedule_command(app, context);
+    add_train_command(app, context);
+    add_bench_command(app, context);
+    add_ledger_command(app, context);
+    add_audit_command(app, context);
+    add_agent_command(app, context);
+    add_restore_command(app, context);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -42,7 +49,20 @@ int run_app(int argc, char** argv) {
         const char* env = std::getenv("JOULEPILOT_DATA_DIR");
         context.data_dir = (env != nullptr && *env != '\0') ? env : JOULEPILOT_DATA_DIR;
     }
-    return context.action ? context.action() : kExitOk;
+    if (!context.action) return kExitOk;
+    // One guard for every command: input errors exit 2 with their message, anything else exits 1.
+    try {
+        return context.action();
+    } catch (const core::ConfigError& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kExitBadInput;
+    } catch (const BadInput& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kExitBadInput;
+    } catch (const std::exception& e) {
+        std::cerr << "error: " << e.what() << "\n";
+        return kExitFailure;
+    }
 }
 
 }  // namespace joulepilot::cli

@@ -150,6 +150,13 @@ std::string ConfigSection::string(std::string_view key, std::string_view fallbac
     return *v;
 }
 
+std::vector<std::string> ConfigSection::keys() const {
+    std::vector<std::string> out;
+    if (m_table == nullptr) return out;
+    for (const auto& [key, node] : *m_table) out.emplace_back(key.str());
+    return out;
+}
+
 ConfigSection ConfigSection::section(std::string_view key) const {
     if (!has(key)) return ConfigSection(m_doc, nullptr, path_of(key) + ".");
     const auto* sub = m_table->get(key)->as_table();

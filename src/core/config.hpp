@@ -42,6 +42,8 @@ public:
                                      const std::vector<std::string>& allowed = {}) const;
     // A missing sub-table reads as an empty section (all defaults).
     [[nodiscard]] ConfigSection section(std::string_view key) const;
+    // The keys of this table in file order (for tables keyed by user-chosen names, e.g. knob patterns).
+    [[nodiscard]] std::vector<std::string> keys() const;
     [[nodiscard]] std::string path_of(std::string_view key) const;
 
 private:

@@ -1,0 +1,307 @@
+// The shield's protections over time: operator rules (bounds, steps, rate limit, deadband), the canary,
+// the SLO guard's rollback and back-off, failed writes, durable originals and crash recovery.
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+
+#include "act/shield/safety_shield.hpp"
+#include "core/config.hpp"
+#include "support/fake_actuator.hpp"
+
+namespace joulepilot::act {
+namespace {
+
+using testing::FakeActuator;
+using core::Seconds;
+
+// Four GPUs' clock caps (max 1980 MHz is the default) and one batch cap.
+std::vector<Knob> fleet_knobs() {
+    std::vector<Knob> knobs;
+    for (int i = 0; i < 4; ++i) {
+        knobs.push_back({"gpu." + std::to_string(i) + ".sm_clock_cap_hz", "Hz", KnobDomain{210e6, 1980e6, 15e6, {}},
+                         1980e6, 1980e6});
+    }
+    knobs.push_back({"replica.0.batch_cap", "sequences", KnobDomain{8, 512, 0, {8, 64, 256, 512}}, 256, 256});
+    return knobs;
+}
+
+std::vector<KnobSetting> all_clocks(double hz) {
+    std::vector<KnobSetting> s;
+    for (int i = 0; i < 4; ++i) s.push_back({"gpu." + std::to_string(i) + ".sm_clock_cap_hz", hz});
+    return s;
+}
+
+ServiceHealth healthy() { return {0.999, 0.3, 0.020, std::nullopt, std::nullopt}; }
+
+ShieldSettings acting(double canary_hold_s = 0) {
+    ShieldSettings s;
+    s.mode = ShieldMode::act;
+    s.allow_unlisted = true;
+    s.canary.hold = Seconds(canary_hold_s);
+    return s;
+}
+
+std::filesystem::path temp_file(const std::string& name) {
+    return std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()) + ".json");
+}
+
+TEST(ShieldRules, ReadFromConfigAndNarrowTheDomain) {
+    auto doc = core::ConfigDocument::parse(R"(
+[shield]
+mode = "act"
+[shield.knobs."gpu.*.sm_clock_cap_hz"]
+min = 900e6
+step = 100e6
+min_interval_s = 30
+[shield.knobs."replica.*.batch_cap"]
+allow = false
+)",
+                                           "test.toml");
+    const ShieldSettings settings = read_shield_settings(doc.root().section("shield"), ShieldSettings{});
+    doc.reject_unknown_keys();
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, settings);
+
+    auto report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 500e6}, {"replica.0.batch_cap", 64}}, "t", ""}, Seconds(0));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::clamped);
+    EXPECT_EQ(report.outcomes[0].after, 900e6);
+    EXPECT_EQ(report.outcomes[1].outcome, Outcome::refused);
+    EXPECT_EQ(fake.value(4), 256);
+
+    // Rate limit: a second change 10 s later is refused, 30 s later it goes through (on a 100 MHz step).
+    report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1234e6}}, "t", ""}, Seconds(10));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::refused);
+    EXPECT_NE(report.outcomes[0].reason.find("rate limited"), std::string::npos);
+    report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1234e6}}, "t", ""}, Seconds(31));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::clamped);
+    EXPECT_EQ(fake.value(0), 1200e6);
+}
+
+TEST(ShieldRules, UnlistedKnobsAreNotWritableOnANode) {
+    ShieldSettings s;
+    s.mode = ShieldMode::act;  // allow_unlisted stays false: least privilege
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, s);
+    const auto report = shield.submit({all_clocks(1000e6), "t", ""});
+    EXPECT_EQ(report.count(Outcome::refused), 4u);
+    EXPECT_EQ(fake.applies, 0);
+}
+
+TEST(ShieldRules, ConfigErrorsNameTheKey) {
+    auto doc = core::ConfigDocument::parse("[shield]\nmode = \"yes\"\n", "bad.toml");
+    EXPECT_THROW(read_shield_settings(doc.root().section("shield"), ShieldSettings{}), core::ConfigError);
+    auto doc2 = core::ConfigDocument::parse("[shield.knobs.\"gpu.*\"]\nmin = 5\nmax = 1\n", "bad.toml");
+    EXPECT_THROW(read_shield_settings(doc2.root().section("shield"), ShieldSettings{}), core::ConfigError);
+}
+
+TEST(ShieldRules, DeadbandKeepsSmallMovesUnwritten) {
+    ShieldSettings s = acting();
+    KnobRule rule;
+    rule.pattern = "gpu.*";
+    rule.deadband = 100e6;
+    s.rules.add(rule);
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, s);
+    const auto report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1950e6}}, "t", ""});
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::unchanged);
+    EXPECT_EQ(fake.applies, 0);
+}
+
+TEST(ShieldGlob, MatchesStarsAnywhere) {
+    EXPECT_TRUE(glob_match("gpu.*.power_limit_watts", "gpu.12.power_limit_watts"));
+    EXPECT_TRUE(glob_match("*", "anything"));
+    EXPECT_TRUE(glob_match("gpu.*", "gpu.0.sm_clock_cap_hz"));
+    EXPECT_FALSE(glob_match("gpu.*.power_limit_watts", "gpu.0.sm_clock_cap_hz"));
+    EXPECT_FALSE(glob_match("replica.*", "gpu.0"));
+}
+
+TEST(ShieldCanary, OneDeviceFirstThenTheRestAfterTheHold) {
+    FakeActuator fake(fleet_knobs());
+    MemoryAuditSink audit;
+    SafetyShield shield({&fake}, acting(30), &audit);
+    shield.on_tick(Seconds(0), healthy());
+    auto report = shield.submit({all_clocks(1500e6), "mpc", "load is low"}, Seconds(0));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::applied);
+    EXPECT_EQ(report.count(Outcome::pending), 3u);
+    EXPECT_EQ(fake.value(0), 1500e6);
+    EXPECT_EQ(fake.value(1), 1980e6);
+
+    // During the hold, more risky moves wait.
+    report = shield.submit({{{"replica.0.batch_cap", 64}}, "mpc", ""}, Seconds(10));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::refused);
+
+    report = shield.on_tick(Seconds(20), healthy());
+    EXPECT_TRUE(report.outcomes.empty());
+    report = shield.on_tick(Seconds(30), healthy());
+    EXPECT_EQ(report.count(Outcome::applied), 3u);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fake.value(i), 1500e6);
+
+    bool saw_canary = false;
+    for (const auto& e : audit.events) saw_canary = saw_canary || e.kind == "canary";
+    EXPECT_TRUE(saw_canary);
+}
+
+TEST(ShieldGuard, RollsBackAHarmfulChangeAtTheFirstBadTickAndBacksOff) {
+    FakeActuator fake(fleet_knobs());
+    MemoryAuditSink audit;
+    SafetyShield shield({&fake}, acting(30), &audit);
+    shield.on_tick(Seconds(0), healthy());
+    shield.submit({all_clocks(210e6), "harmful", "minimum clocks"}, Seconds(0));
+    EXPECT_EQ(fake.value(0), 210e6);
+
+    // Still fine one tick later; then TPOT jumps on the canary: rolled back at that tick, the rest never goes.
+    EXPECT_TRUE(shield.on_tick(Seconds(1), healthy()).outcomes.empty());
+    ServiceHealth slow = healthy();
+    slow.tpot_p99_s = 0.09;  // +70% of the 0.1 s SLO
+    const auto report = shield.on_tick(Seconds(2), slow);
+    EXPECT_EQ(report.count(Outcome::rolled_back), 1u);
+    EXPECT_EQ(report.count(Outcome::refused), 3u);  // the canary's pending rest
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fake.value(i), 1980e6);
+    EXPECT_EQ(shield.counters().rollbacks, 1u);
+
+    // The same move is backed off; a move back toward the default is not.
+    auto again = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1000e6}}, "harmful", ""}, Seconds(60));
+    EXPECT_EQ(again.outcomes[0].outcome, Outcome::refused);
+    EXPECT_NE(again.outcomes[0].reason.find("backed off"), std::string::npos);
+    again = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1005e6}}, "harmful", ""}, Seconds(700));
+    EXPECT_EQ(again.outcomes[0].outcome, Outcome::applied);
+
+    bool saw_rollback = false;
+    for (const auto& e : audit.events) saw_rollback = saw_rollback || (e.kind == "rollback" && e.after == 1980e6);
+    EXPECT_TRUE(saw_rollback);
+}
+
+TEST(ShieldGuard, MovesTowardTheDefaultAreNeitherDelayedNorJudged) {
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, acting(0));
+    shield.on_tick(Seconds(0), healthy());
+    shield.submit({{{"gpu.0.sm_clock_cap_hz", 1000e6}}, "p", ""}, Seconds(0));
+    // The probation ends after the watch time; then the policy raises the clock while the SLO is missed.
+    shield.on_tick(Seconds(200), healthy());
+    ServiceHealth bad = healthy();
+    bad.slo_attainment = 0.9;
+    shield.submit({{{"gpu.0.sm_clock_cap_hz", 1500e6}}, "p", ""}, Seconds(201));
+    const auto report = shield.on_tick(Seconds(202), bad);
+    EXPECT_TRUE(report.outcomes.empty());
+    EXPECT_EQ(fake.value(0), 1500e6);
+}
+
+TEST(ShieldGuard, JudgesAgainstThePreChangeWindow) {
+    GuardSettings guard;
+    const SloTargets slo;
+    ServiceHealth before = healthy();
+    ServiceHealth after = healthy();
+    after.tpot_p99_s = 0.025;  // +5% of the SLO: allowed
+    EXPECT_FALSE(guard_breach(before, after, guard, slo));
+    after.slo_attainment = 0.95;  // below target and worse than before
+    EXPECT_TRUE(guard_breach(before, after, guard, slo));
+    before.slo_attainment = 0.90;  // already worse before: the change did not cause it
+    EXPECT_FALSE(guard_breach(before, after, guard, slo));
+    guard.latency_basis = LatencyBasis::before;
+    before = after = healthy();
+    after.ttft_p99_s = 0.36;  // +20% of the pre-change value
+    EXPECT_TRUE(guard_breach(before, after, guard, slo));
+    before.throughput = 1000;
+    before.arrival_rate = 10;
+    after = before;
+    after.throughput = 500;
+    after.arrival_rate = 5;  // half the load, half the throughput: no loss
+    EXPECT_FALSE(guard_breach(before, after, GuardSettings{}, slo));
+    after.arrival_rate = 10;
+    EXPECT_TRUE(guard_breach(before, after, GuardSettings{}, slo));
+}
+
+TEST(ShieldFailures, AFailedWriteFallsBackAndRepeatedFailuresDisableTheKnob) {
+    FakeActuator fake(fleet_knobs());
+    MemoryAuditSink audit;
+    ShieldSettings s = acting();
+    s.max_failures = 2;
+    SafetyShield shield({&fake}, s, &audit);
+    fake.fail_apply = true;
+    auto report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1000e6}}, "p", ""}, Seconds(0));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::failed);
+    report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1000e6}}, "p", ""}, Seconds(10));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::failed);
+    fake.fail_apply = false;
+    report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 1000e6}}, "p", ""}, Seconds(20));
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::refused);
+    EXPECT_NE(report.outcomes[0].reason.find("disabled"), std::string::npos);
+    EXPECT_TRUE(shield.status()[0].disabled);
+    bool saw_disable = false;
+    for (const auto& e : audit.events) saw_disable = saw_disable || e.kind == "disable";
+    EXPECT_TRUE(saw_disable);
+}
+
+TEST(ShieldDurability, OriginalsAreOnDiskBeforeTheFirstWriteAndRecoveredAfterACrash) {
+    const auto file = temp_file("jp-shield-state");
+    std::filesystem::remove(file);
+    FakeActuator fake(fleet_knobs());
+    ShieldSettings s = acting();
+    s.state_file = file;
+    const auto crash_copy = temp_file("jp-shield-crash");
+    {
+        SafetyShield shield({&fake}, s);
+        ASSERT_TRUE(shield.recover().has_value());
+        shield.submit({{{"gpu.0.sm_clock_cap_hz", 1000e6}, {"replica.0.batch_cap", 64}}, "p", ""});
+        ASSERT_TRUE(std::filesystem::exists(file));
+        // What a SIGKILL would leave behind: the file as it is now (the destructor below restores and removes it).
+        std::filesystem::copy_file(file, crash_copy, std::filesystem::copy_options::overwrite_existing);
+    }
+    EXPECT_FALSE(std::filesystem::exists(file));
+    EXPECT_EQ(fake.value(0), 1980e6);
+
+    // The crashed run left the hardware changed and the file on disk.
+    std::filesystem::rename(crash_copy, file);
+    fake.apply({std::vector<KnobSetting>{{"gpu.0.sm_clock_cap_hz", 1000e6}, {"replica.0.batch_cap", 64}}});
+    SafetyShield next({&fake}, s);
+    // Nothing is written before recovery.
+    EXPECT_EQ(next.submit({{{"gpu.1.sm_clock_cap_hz", 1000e6}}, "p", ""}).outcomes[0].outcome, Outcome::refused);
+    auto recovered = next.recover();
+    ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
+    EXPECT_EQ(recovered->count(Outcome::restored), 2u);
+    EXPECT_EQ(fake.value(0), 1980e6);
+    EXPECT_EQ(fake.value(4), 256);
+    EXPECT_FALSE(std::filesystem::exists(file));
+}
+
+TEST(ShieldDurability, ACorruptStateFileIsReportedNeverGuessed) {
+    const auto file = temp_file("jp-shield-corrupt");
+    std::ofstream(file) << "{not json";
+    FakeActuator fake(fleet_knobs());
+    ShieldSettings s = acting();
+    s.state_file = file;
+    SafetyShield shield({&fake}, s);
+    const auto recovered = shield.recover();
+    ASSERT_FALSE(recovered.has_value());
+    EXPECT_NE(recovered.error().message.find("corrupt"), std::string::npos);
+    EXPECT_EQ(shield.submit({{{"gpu.0.sm_clock_cap_hz", 1000e6}}, "p", ""}).outcomes[0].outcome, Outcome::refused);
+    std::filesystem::remove(file);
+}
+
+TEST(ShieldProperty, AnySequenceOfRequestsTicksAndRollbacksEndsAtTheOriginals) {
+    rc::check([](const std::vector<std::tuple<int, int, bool>>& steps) {
+        FakeActuator fake(fleet_knobs());
+        SafetyShield shield({&fake}, acting(*rc::gen::inRange(0, 40)));
+        double t = 0;
+        for (const auto& [knob, value, bad] : steps) {
+            t += 5;
+            ServiceHealth h = healthy();
+            if (bad) h.slo_attainment = 0.5;
+            shield.on_tick(Seconds(t), h);
+            const int k = std::abs(knob) % 5;
+            const std::string name = k < 4 ? "gpu." + std::to_string(k) + ".sm_clock_cap_hz" : "replica.0.batch_cap";
+            shield.submit({{{name, static_cast<double>(value) * 1e6}}, "prop", ""}, Seconds(t));
+        }
+        shield.restore_all(Seconds(t + 1), "end");
+        for (int i = 0; i < 4; ++i) RC_ASSERT(fake.value(i) == 1980e6);
+        RC_ASSERT(fake.value(4) == 256.0);
+    });
+}
+
+}  // namespace
+}  // namespace joulepilot::act
