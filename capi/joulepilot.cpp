@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <string>
@@ -14,8 +16,10 @@
 
 #include <fmt/format.h>
 
+#include "core/rooted_fs.hpp"
 #include "energy_meter.hpp"
 #include "sense/nvml/nvml_sensor.hpp"
+#include "sense/rapl/rapl_sensor.hpp"
 
 namespace joulepilot::capi {
 namespace {
@@ -33,6 +37,15 @@ public:
 private:
     std::chrono::steady_clock::time_point m_start = std::chrono::steady_clock::now();
 };
+
+// Where sysfs is read from for RAPL: $JOULEPILOT_SYSFS_ROOT (fixture trees in tests, a host /sys mounted
+// elsewhere in a container), else "/".
+constexpr const char* kSysfsRootEnv = "JOULEPILOT_SYSFS_ROOT";
+
+std::filesystem::path sysfs_root() {
+    const char* root = std::getenv(kSysfsRootEnv);
+    return root != nullptr && *root != '\0' ? std::filesystem::path(root) : std::filesystem::path("/");
+}
 
 thread_local std::string t_last_error;
 
@@ -75,6 +88,8 @@ joulepilot_status guarded(const char* function, Body&& body) noexcept {
 
 struct joulepilot_meter {
     joulepilot::capi::MonotonicClock clock;
+    // The filesystem root RAPL reads below; declared before the meter, whose sensors hold a reference.
+    std::unique_ptr<joulepilot::core::RootedFs> fs;
     std::unique_ptr<joulepilot::capi::EnergyMeter> meter;
     // C strings handed out by the domain and unavailable getters; fixed once the meter is open.
     std::vector<std::string> domain_names;
@@ -127,7 +142,8 @@ joulepilot_status joulepilot_meter_open(const joulepilot_meter_options* options,
             opts.nvml_library = options->nvml_library;
         }
 
-        // Sensors per requested domain. RAPL (cpu.*) plugs in here when its sensor lands.
+        // Sensors per requested domain; the handle owns the clock and filesystem root they hold.
+        auto handle = std::make_unique<joulepilot_meter>();
         std::vector<std::unique_ptr<joulepilot::sense::Sensor>> sensors;
         if ((opts.domains & JOULEPILOT_DOMAIN_GPU) != 0) {
             joulepilot::sense::NvmlSensorOptions nvml;
@@ -135,11 +151,12 @@ joulepilot_status joulepilot_meter_open(const joulepilot_meter_options* options,
             nvml.energy_only = true;
             sensors.push_back(std::make_unique<joulepilot::sense::NvmlSensor>(std::move(nvml)));
         }
-        auto handle = std::make_unique<joulepilot_meter>();
-        handle->meter = std::make_unique<joulepilot::capi::EnergyMeter>(std::move(sensors), handle->clock);
+        // After the GPUs, so GPU domains keep the indices they had before CPU domains existed.
         if ((opts.domains & JOULEPILOT_DOMAIN_CPU) != 0) {
-            handle->meter->add_unavailable({"CPU energy (RAPL)", "not yet available in libjoulepilot", ""});
+            handle->fs = std::make_unique<joulepilot::core::RootedFs>(joulepilot::capi::sysfs_root());
+            sensors.push_back(std::make_unique<joulepilot::sense::RaplSensor>(*handle->fs, handle->clock));
         }
+        handle->meter = std::make_unique<joulepilot::capi::EnergyMeter>(std::move(sensors), handle->clock);
         for (const auto& domain : handle->meter->domains()) handle->domain_names.push_back(domain.name);
         for (const auto& entry : handle->meter->unavailable()) {
             handle->unavailable.push_back(

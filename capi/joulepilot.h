@@ -22,13 +22,18 @@
  *
  * Domains. Each energy counter the meter found is a domain, named after its signal: "gpu.0", "gpu.1", ...
  * (NVIDIA GPUs through NVML's total-energy counter, one per physical GPU; MIG instances are not split
- * out). CPU domains (RAPL) will appear as "cpu.<package>.<zone>" when that sensor is wired in; today
- * asking for them adds an entry to the unavailable list and nothing else.
+ * out), and the CPU's RAPL counters (powercap sysfs): "cpu.<package>.package", "cpu.<package>.dram",
+ * "cpu.<package>.core", "cpu.<package>.uncore", "node.psys". Overlaps: core and uncore are inside their
+ * package and psys covers packages and DRAM, so add only packages, DRAM and GPUs. RAPL's energy_uj is
+ * root-only on most systems since 2020: unreadable counters are listed in the unavailable entries with
+ * the fix. sysfs is read below $JOULEPILOT_SYSFS_ROOT when set (a host /sys mounted elsewhere; tests).
  *
  * Windows. A window reads every counter when it begins and when it ends; its joules are the difference.
  * Windows are independent intervals: nest them or let them overlap freely. The counters are read only at
  * window edges, nothing runs in the background. Each begin or end costs one counter read per domain
- * (one NVML call per GPU). A domain whose counter could not be read at either edge (a GPU that fell off
+ * (one NVML call per GPU, one small sysfs read per RAPL zone). RAPL counters wrap (every few minutes to
+ * hours at full power): a window longer than one wrap period, with no other window edge inside it, can
+ * under-count CPU energy by whole wraps; begin or read some window at least once a minute on a busy CPU. A domain whose counter could not be read at either edge (a GPU that fell off
  * the bus) has no value for that window: JOULEPILOT_ERROR_MISSING, never 0.
  *
  * Errors. Every function that can fail returns a joulepilot_status; on failure, joulepilot_last_error()
@@ -74,7 +79,7 @@ typedef enum joulepilot_status {
 
 /* Bits for joulepilot_meter_options.domains. */
 #define JOULEPILOT_DOMAIN_GPU 0x1u
-#define JOULEPILOT_DOMAIN_CPU 0x2u
+#define JOULEPILOT_DOMAIN_CPU 0x2u /* RAPL: cpu.<pkg>.{package,dram,core,uncore}, node.psys */
 #define JOULEPILOT_DOMAIN_ALL 0xFFFFFFFFu
 
 typedef struct joulepilot_meter_options {

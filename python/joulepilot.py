@@ -1,15 +1,16 @@
-"""In-code energy windows: how many joules did this part of my program take, per GPU (and CPU)?
+"""In-code energy windows: how many joules did this part of my program take, per GPU and CPU?
 
     import joulepilot
 
     with joulepilot.window("prefill") as w:
         run_prefill()
-    print(w.result.joules)        # {'gpu.0': 41.2, 'gpu.1': 39.8}
-    print(w.result.total_joules)  # 81.0
+    print(w.result.joules)        # {'gpu.0': 41.2, 'gpu.1': 39.8, 'cpu.0.package': 9.1, 'cpu.0.dram': 1.2}
+    print(w.result.total_joules)  # 91.3 (GPUs + packages + DRAM: never core, uncore or psys, which overlap)
 
 Windows nest and overlap freely. The numbers come from the hardware's own energy counters (NVIDIA's
-total-energy counter through NVML), read when a window begins and when it ends; nothing runs in the
-background. A domain whose counter could not be read at either edge has ``None``, never 0.
+total-energy counter through NVML; RAPL through powercap sysfs, read below $JOULEPILOT_SYSFS_ROOT when
+set), read when a window begins and when it ends; nothing runs in the background. A domain whose counter
+could not be read at either edge has ``None``, never 0.
 
 This module is a thin ctypes wrapper over libjoulepilot.so (capi/joulepilot.h). It looks for the library
 in $JOULEPILOT_LIBRARY, then next to this file, then through the dynamic loader (libjoulepilot.so.1).
@@ -151,6 +152,13 @@ def _load(path: Optional[str] = None) -> ctypes.CDLL:
         )
 
 
+def _adds_to_total(domain: str) -> bool:
+    """The same rule as `joulepilot measure`'s total."""
+    if domain.startswith("gpu."):
+        return domain.count(".") == 1
+    return domain.startswith("cpu.") and (domain.endswith(".package") or domain.endswith(".dram"))
+
+
 def _text(value: Optional[bytes]) -> str:
     return value.decode("utf-8", "replace") if value else ""
 
@@ -165,8 +173,10 @@ class WindowResult:
 
     @property
     def total_joules(self) -> float:
-        """Sum over the domains that were read (see ``missing`` for the others)."""
-        return sum(j for j in self.joules.values() if j is not None)
+        """Sum over the non-overlapping domains that were read (see ``missing`` for the others): GPUs,
+        CPU packages and DRAM. Core and uncore are inside their package and psys covers packages and
+        DRAM, so they are never added."""
+        return sum(j for d, j in self.joules.items() if j is not None and _adds_to_total(d))
 
     @property
     def missing(self) -> List[str]:

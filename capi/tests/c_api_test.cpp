@@ -3,8 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 
@@ -15,6 +19,59 @@ namespace {
 using joulepilot::testing::FakeNvml;
 
 std::string last_error() { return joulepilot_last_error(); }
+
+// Sets an environment variable for one scope, restoring what was there.
+class ScopedEnv {
+public:
+    ScopedEnv(const char* name, const std::string& value) : m_name(name) {
+        if (const char* old = std::getenv(name)) m_old = old;
+        ::setenv(name, value.c_str(), 1);
+    }
+    ~ScopedEnv() {
+        if (m_old) {
+            ::setenv(m_name, m_old->c_str(), 1);
+        } else {
+            ::unsetenv(m_name);
+        }
+    }
+    ScopedEnv(const ScopedEnv&) = delete;
+    ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+private:
+    const char* m_name;
+    std::optional<std::string> m_old;
+};
+
+// A private copy of a sysfs fixture tree (the tests move its counters), removed at the end.
+class SysfsCopy {
+public:
+    explicit SysfsCopy(const std::string& fixture) {
+        m_root = std::filesystem::temp_directory_path() /
+                 ("joulepilot-capi-sysfs-" + std::to_string(::getpid()) + "-" + std::to_string(s_count++));
+        std::filesystem::remove_all(m_root);
+        if (!fixture.empty()) {
+            std::filesystem::copy(std::string(JOULEPILOT_TEST_FIXTURES) + "/sysfs/" + fixture, m_root,
+                                  std::filesystem::copy_options::recursive);
+        } else {
+            std::filesystem::create_directories(m_root);
+        }
+    }
+    ~SysfsCopy() { std::filesystem::remove_all(m_root); }
+    SysfsCopy(const SysfsCopy&) = delete;
+    SysfsCopy& operator=(const SysfsCopy&) = delete;
+
+    [[nodiscard]] std::string root() const { return m_root.string(); }
+    void add_uj(const std::string& zone, long long uj) const {
+        const auto path = m_root / "sys/class/powercap" / zone / "energy_uj";
+        long long value = 0;
+        std::ifstream(path) >> value;
+        std::ofstream(path) << value + uj << "\n";
+    }
+
+private:
+    static inline int s_count = 0;
+    std::filesystem::path m_root;
+};
 
 class CApi : public ::testing::Test {
   protected:
@@ -121,21 +178,26 @@ TEST_F(CApi, MisuseReturnsAStatusAndAMessage) {
 }
 
 TEST_F(CApi, NothingToMeasureFailsSayingWhy) {
+    const SysfsCopy empty("");  // no powercap: RAPL not present, whatever this machine has
+    const ScopedEnv root("JOULEPILOT_SYSFS_ROOT", empty.root());
     m_options.nvml_library = "/nonexistent/libnvidia-ml.so.1";
     m_options.domains = JOULEPILOT_DOMAIN_ALL;
     EXPECT_EQ(joulepilot_meter_open(&m_options, &m_meter), JOULEPILOT_ERROR_NO_DOMAINS);
     EXPECT_EQ(m_meter, nullptr);
-    EXPECT_NE(
-        last_error().find("NVML: not present (install the NVIDIA driver or set JOULEPILOT_NVML_LIBRARY)"),
-        std::string::npos)
+    EXPECT_NE(last_error().find(
+                  "NVML: not present (install the NVIDIA driver or set JOULEPILOT_NVML_LIBRARY or [nvml] "
+                  "library in the config (tried /nonexistent/libnvidia-ml.so.1))"),
+              std::string::npos)
         << last_error();
 
     m_options.allow_empty = 1;
     ASSERT_EQ(joulepilot_meter_open(&m_options, &m_meter), JOULEPILOT_OK) << last_error();
     EXPECT_EQ(joulepilot_meter_domain_count(m_meter), 0u);
     ASSERT_EQ(joulepilot_meter_unavailable_count(m_meter), 2u);
-    EXPECT_STREQ(joulepilot_meter_unavailable(m_meter, 1),
-                 "CPU energy (RAPL): not yet available in libjoulepilot");
+    const std::string rapl = joulepilot_meter_unavailable(m_meter, 1);
+    EXPECT_NE(rapl.find("RAPL energy counters (" + empty.root()), std::string::npos) << rapl;
+    EXPECT_NE(rapl.find("not present"), std::string::npos) << rapl;
+    EXPECT_NE(rapl.find("modprobe intel_rapl_msr"), std::string::npos) << rapl;
     // A window over nothing is still a window (its duration is real).
     joulepilot_window w = 0;
     ASSERT_EQ(joulepilot_window_begin(m_meter, "empty", &w), JOULEPILOT_OK);
@@ -154,6 +216,8 @@ TEST_F(CApi, OptionsFromAnotherApiVersionAreRefused) {
 }
 
 TEST_F(CApi, DefaultOptionsTakeTheLibraryFromTheEnvironment) {
+    const SysfsCopy empty("");
+    const ScopedEnv root("JOULEPILOT_SYSFS_ROOT", empty.root());
     const char* old = std::getenv("JOULEPILOT_NVML_LIBRARY");
     const std::optional<std::string> saved = old != nullptr ? std::optional<std::string>(old) : std::nullopt;
     ::setenv("JOULEPILOT_NVML_LIBRARY", m_fake.path().c_str(), 1);
@@ -165,8 +229,46 @@ TEST_F(CApi, DefaultOptionsTakeTheLibraryFromTheEnvironment) {
     }
     ASSERT_EQ(status, JOULEPILOT_OK) << last_error();
     EXPECT_EQ(joulepilot_meter_domain_count(m_meter), 2u);
-    // All domains were asked for: the CPU part says it is not there yet.
+    // All domains were asked for: RAPL says it is not present under this root.
     EXPECT_EQ(joulepilot_meter_unavailable_count(m_meter), 1u);
+}
+
+TEST_F(CApi, CpuDomainsComeFromRaplBelowTheSysfsRoot) {
+    const SysfsCopy tree("intel-2s");
+    const ScopedEnv root("JOULEPILOT_SYSFS_ROOT", tree.root());
+    m_options.domains = JOULEPILOT_DOMAIN_CPU | JOULEPILOT_DOMAIN_GPU;
+    joulepilot_meter* meter = open();
+    // GPUs first (their indices do not move), then each RAPL zone (the mmio duplicates left out).
+    ASSERT_EQ(joulepilot_meter_domain_count(meter), 2u + 8u);
+    EXPECT_STREQ(joulepilot_meter_domain_name(meter, 0), "gpu.0");
+    std::optional<size_t> package1;
+    std::optional<size_t> dram0;
+    for (size_t d = 0; d < joulepilot_meter_domain_count(meter); ++d) {
+        const std::string name = joulepilot_meter_domain_name(meter, d);
+        if (name == "cpu.1.package") package1 = d;
+        if (name == "cpu.0.dram") dram0 = d;
+    }
+    ASSERT_TRUE(package1 && dram0);
+    EXPECT_EQ(joulepilot_meter_unavailable_count(meter), 0u);
+
+    joulepilot_window outer = 0;
+    joulepilot_window inner = 0;
+    ASSERT_EQ(joulepilot_window_begin(meter, "request", &outer), JOULEPILOT_OK);
+    tree.add_uj("intel-rapl:1", 3'000'000);
+    ASSERT_EQ(joulepilot_window_begin(meter, "prefill", &inner), JOULEPILOT_OK);
+    tree.add_uj("intel-rapl:1", 1'500'000);
+    tree.add_uj("intel-rapl:0:2", 250'000);
+    ASSERT_EQ(joulepilot_window_end(meter, inner), JOULEPILOT_OK);
+    ASSERT_EQ(joulepilot_window_end(meter, outer), JOULEPILOT_OK);
+    double joules = -1.0;
+    ASSERT_EQ(joulepilot_window_joules(meter, inner, *package1, &joules), JOULEPILOT_OK);
+    EXPECT_EQ(joules, 1.5);
+    ASSERT_EQ(joulepilot_window_joules(meter, outer, *package1, &joules), JOULEPILOT_OK);
+    EXPECT_EQ(joules, 4.5);
+    ASSERT_EQ(joulepilot_window_joules(meter, inner, *dram0, &joules), JOULEPILOT_OK);
+    EXPECT_EQ(joules, 0.25);
+    ASSERT_EQ(joulepilot_window_joules(meter, inner, 0, &joules), JOULEPILOT_OK);
+    EXPECT_EQ(joules, 1.5);  // the GPU still counts beside them
 }
 
 TEST_F(CApi, CloseShutsNvmlDownAndToleratesNull) {

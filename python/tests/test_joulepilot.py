@@ -1,17 +1,49 @@
-"""Calls libjoulepilot from Python through joulepilot.py, against the fake NVML library.
+"""Calls libjoulepilot from Python through joulepilot.py, against the fake NVML library and a copy of a
+two-socket RAPL fixture tree.
 
-Run by ctest (capi/CMakeLists.txt) with JOULEPILOT_LIBRARY, JOULEPILOT_NVML_LIBRARY (the fake) and
-JOULEPILOT_FAKE_NVML_STATE (fake_nvml_state.txt: every energy read adds 1.5 J on GPU 0, 0.25 J on GPU 1).
+Run by ctest (capi/CMakeLists.txt) with JOULEPILOT_LIBRARY, JOULEPILOT_NVML_LIBRARY (the fake),
+JOULEPILOT_FAKE_NVML_STATE (fake_nvml_state.txt: every energy read adds 1.5 J on GPU 0, 0.25 J on GPU 1)
+and JOULEPILOT_TEST_SYSFS_FIXTURE (tests/fixtures/sysfs/intel-2s), which is copied to a temporary
+directory named by JOULEPILOT_SYSFS_ROOT before any meter opens, so the tests can move its counters.
 """
 
+import atexit
 import ctypes
 import os
+import shutil
+import tempfile
 import threading
 import unittest
 
-import joulepilot
+_SYSFS = tempfile.mkdtemp(prefix="joulepilot-sysfs-")
+atexit.register(shutil.rmtree, _SYSFS, True)
+shutil.copytree(os.environ["JOULEPILOT_TEST_SYSFS_FIXTURE"], _SYSFS, dirs_exist_ok=True)
+os.environ["JOULEPILOT_SYSFS_ROOT"] = _SYSFS
+
+import joulepilot  # noqa: E402  (after the environment it reads at meter open)
 
 STEP = {"gpu.0": 1.5, "gpu.1": 0.25}
+CPU_DOMAINS = [
+    "cpu.0.package", "cpu.0.core", "cpu.0.uncore", "cpu.0.dram",
+    "cpu.1.package", "cpu.1.core", "cpu.1.uncore", "cpu.1.dram",
+]
+
+
+def rapl_file(zone: str) -> str:
+    return os.path.join(_SYSFS, "sys", "class", "powercap", zone, "energy_uj")
+
+
+def add_rapl_uj(zone: str, uj: int) -> None:
+    """Moves a fixture RAPL counter forward, as the CPU would."""
+    path = rapl_file(zone)
+    with open(path) as f:
+        value = int(f.read())
+    with open(path, "w") as f:
+        f.write(f"{value + uj}\n")
+
+
+def gpu_joules(joules):
+    return {d: j for d, j in joules.items() if d.startswith("gpu.")}
 
 
 def fake_nvml() -> ctypes.CDLL:
@@ -29,8 +61,10 @@ class WindowTest(unittest.TestCase):
         with joulepilot.window("prefill") as w:
             sum(range(1000))
         self.assertEqual(w.result.name, "prefill")
-        self.assertEqual(w.result.joules, STEP)
-        self.assertEqual(w.joules, STEP)
+        self.assertEqual(gpu_joules(w.result.joules), STEP)
+        self.assertEqual(gpu_joules(w.joules), STEP)
+        for domain in CPU_DOMAINS:
+            self.assertEqual(w.joules[domain], 0.0)  # the fixture's counters did not move
         self.assertAlmostEqual(w.total_joules, 1.75)
         self.assertGreaterEqual(w.seconds, 0.0)
         self.assertEqual(w.result.missing, [])
@@ -45,8 +79,42 @@ class WindowTest(unittest.TestCase):
 
     def test_default_meter_lists_domains_and_what_is_missing(self):
         meter = joulepilot.default_meter()
-        self.assertEqual(meter.domains, ["gpu.0", "gpu.1"])
-        self.assertEqual(meter.unavailable, ["CPU energy (RAPL): not yet available in libjoulepilot"])
+        self.assertEqual(meter.domains[:2], ["gpu.0", "gpu.1"])
+        self.assertEqual(sorted(meter.domains[2:]), sorted(CPU_DOMAINS))
+        self.assertEqual(meter.unavailable, [])
+
+    def test_cpu_window_counts_rapl_energy_and_the_total_skips_overlaps(self):
+        with joulepilot.Meter(domains=("cpu",)) as meter:
+            self.assertEqual(sorted(meter.domains), sorted(CPU_DOMAINS))
+            with meter.window("tokenize") as w:
+                add_rapl_uj("intel-rapl:0", 2_500_000)  # package 0: 2.5 J
+                add_rapl_uj("intel-rapl:0:0", 2_000_000)  # its cores: 2 J of those 2.5
+                add_rapl_uj("intel-rapl:1:2", 250_000)  # DRAM 1: 0.25 J
+        self.assertEqual(w.joules["cpu.0.package"], 2.5)
+        self.assertEqual(w.joules["cpu.0.core"], 2.0)
+        self.assertEqual(w.joules["cpu.1.dram"], 0.25)
+        self.assertEqual(w.joules["cpu.1.package"], 0.0)
+        self.assertAlmostEqual(w.total_joules, 2.75)  # package + DRAM; the core is inside the package
+
+    def test_cpu_window_across_a_counter_wrap(self):
+        # DRAM's counter wraps at max_energy_range_uj (65712999613 in the fixture): the window still
+        # gets the energy across the wrap. The counter is near the top before the meter opens (a jump
+        # there in a millisecond would be an implausible step, i.e. a reset) and restored after, so the
+        # shared default meter of the other tests never sees the wrap.
+        path = rapl_file("intel-rapl:0:2")
+        with open(path) as f:
+            original = f.read()
+        try:
+            with open(path, "w") as f:
+                f.write("65712999000\n")
+            with joulepilot.Meter(domains=("cpu",)) as meter:
+                with meter.window("wrap") as w:
+                    with open(path, "w") as f:
+                        f.write("400\n")  # 613 uJ to the top, then 0..400: 1014 uJ in all
+        finally:
+            with open(path, "w") as f:
+                f.write(original)
+        self.assertAlmostEqual(w.joules["cpu.0.dram"], 1014e-6, places=9)
 
     def test_windows_read_only_the_energy_counters(self):
         fake = fake_nvml()
@@ -74,12 +142,15 @@ class WindowTest(unittest.TestCase):
 
     def test_no_nvml_is_an_error_that_says_why(self):
         with self.assertRaises(joulepilot.JoulepilotError) as caught:
-            joulepilot.Meter(nvml_library="/nonexistent/libnvidia-ml.so.1")
+            # GPUs only: the CPU domains of the fixture tree would be something to measure.
+            joulepilot.Meter(nvml_library="/nonexistent/libnvidia-ml.so.1", domains=("gpu",))
         self.assertEqual(caught.exception.status, 5)
         self.assertIn("NVML: not present", str(caught.exception))
         self.assertIn("JOULEPILOT_NVML_LIBRARY", str(caught.exception))
 
-        with joulepilot.Meter(nvml_library="/nonexistent/libnvidia-ml.so.1", allow_empty=True) as meter:
+        with joulepilot.Meter(
+            nvml_library="/nonexistent/libnvidia-ml.so.1", domains=("gpu",), allow_empty=True
+        ) as meter:
             self.assertEqual(meter.domains, [])
             with meter.window("nothing") as w:
                 pass

@@ -49,6 +49,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.hpp"
+#include "cli/measure_attribution.hpp"
+#include "cli/measure_sampler.hpp"
 #include "cli/measure_stats.hpp"
 #include "cli/node_sensors.hpp"
 #include "core/units.hpp"
@@ -69,12 +71,6 @@ constexpr double kConfidenceLevel = 0.95;
 // GPUs read every 100 ms would take a quarter of a core. The counter never wraps, so the joules stay
 // exact; only the GPUs' peak power has this resolution.
 constexpr std::chrono::milliseconds kGpuMinInterval{1000};
-constexpr const char* kTotalDomain = "total";
-
-class BadInput : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 struct MeasureOptions {
     int repeat = 1;
@@ -87,18 +83,11 @@ struct MeasureOptions {
     bool json_given = false;
     std::string root = "/";
     std::string nvml_library;
+    std::string config_path;
+    bool per_process = false;
+    bool per_cgroup = false;
     std::vector<std::string> command;
 };
-
-using SteadyTime = std::chrono::steady_clock::time_point;
-
-double seconds_between(SteadyTime a, SteadyTime b) { return std::chrono::duration<double>(b - a).count(); }
-
-double thread_cpu_seconds() {
-    timespec ts{};
-    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 // This process's peak resident memory, KiB: VmHWM of /proc/self/status (the high-water mark of this
 // program's own memory). getrusage's ru_maxrss is the fallback only: it keeps the mark of the image before
@@ -172,233 +161,6 @@ void sleep_until_or_signal(SteadyTime deadline) {
     const auto left_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
     ::poll(nullptr, 0, static_cast<int>(std::min<long long>(left_ms, 1'000'000'000LL)));
 }
-
-// ---- Domains --------------------------------------------------------------------------------------------
-
-enum class DomainSource : std::uint8_t { counter, power, sum };
-
-struct Domain {
-    std::string name;  // "cpu.0.package", "gpu.3", "hwmon.acpi_power_meter.power1_average", "total"
-    DomainSource source = DomainSource::counter;
-    std::size_t signal = 0;  // catalog index (counter: J; power: W)
-    sense::Provenance provenance = sense::Provenance::measured;
-    std::string signal_name;
-    std::vector<std::size_t> parts;  // sum: the domains it adds
-};
-
-// A power meter without an energy counter: a measured W signal that is not a limit or setting.
-// "gpu.0.power_watts" -> "gpu.0", "hwmon.acpi_power_meter.power1_average_watts" ->
-// "hwmon.acpi_power_meter.power1_average". Derived power (a counter's rate) is left out: its counter is
-// the better source.
-std::optional<std::string> power_domain_name(const sense::SignalInfo& info) {
-    const std::string_view name = info.name;
-    if (info.unit != "W" || info.provenance != sense::Provenance::measured) return std::nullopt;
-    if (name.find("limit") != std::string_view::npos || !name.ends_with("_watts")) return std::nullopt;
-    if (name.ends_with(".power_watts")) return std::string(name.substr(0, name.size() - 12));
-    return std::string(name.substr(0, name.size() - 6));
-}
-
-// The domain an energy counter measures: sense::energy_domain_name's, and hwmon's energy<N> channels,
-// which name their counters "hwmon.amd_energy.energy1_joules_total" (-> "hwmon.amd_energy.energy1").
-std::optional<std::string> counter_domain_name(const sense::SignalInfo& info) {
-    if (auto name = sense::energy_domain_name(info)) return name;
-    constexpr std::string_view kSuffix = "_joules_total";
-    const std::string_view name = info.name;
-    if (info.unit != "J" || !name.starts_with("hwmon.") || !name.ends_with(kSuffix)) return std::nullopt;
-    return std::string(name.substr(0, name.size() - kSuffix.size()));
-}
-
-// Whether a domain belongs in the total: each package (or die), each DRAM, each GPU, the CPU estimate.
-// Never core/uncore (inside their package) nor psys (covers packages and DRAM).
-bool adds_to_total(std::string_view name) {
-    if (name.starts_with("gpu.")) return name.find('.', 4) == std::string_view::npos;
-    if (name == "cpu.estimated") return true;
-    return name.starts_with("cpu.") && (name.ends_with(".package") || name.ends_with(".dram"));
-}
-
-std::vector<Domain> find_domains(const sense::SignalCatalog& catalog) {
-    std::vector<Domain> domains;
-    for (std::size_t i = 0; i < catalog.size(); ++i) {
-        const sense::SignalInfo& info = catalog.info(i);
-        if (auto name = counter_domain_name(info)) {
-            domains.push_back({std::move(*name), DomainSource::counter, i, info.provenance, info.name, {}});
-        }
-    }
-    const std::size_t counters = domains.size();
-    for (std::size_t i = 0; i < catalog.size(); ++i) {
-        const sense::SignalInfo& info = catalog.info(i);
-        auto name = power_domain_name(info);
-        if (!name) continue;
-        const bool has_counter = std::any_of(domains.begin(), domains.begin() + static_cast<long>(counters),
-                                             [&](const Domain& d) { return d.name == *name; });
-        if (!has_counter) {
-            domains.push_back(
-                {std::move(*name), DomainSource::power, i, sense::Provenance::derived, info.name, {}});
-        }
-    }
-    Domain total{kTotalDomain, DomainSource::sum, 0, sense::Provenance::measured, "", {}};
-    for (std::size_t d = 0; d < domains.size(); ++d) {
-        if (!adds_to_total(domains[d].name)) continue;
-        total.parts.push_back(d);
-        // The weakest provenance of its parts: a sum with an estimate in it is an estimate.
-        total.provenance = std::max(total.provenance, domains[d].provenance);
-    }
-    if (total.parts.size() >= 2) domains.push_back(std::move(total));
-    return domains;
-}
-
-std::string total_description(const std::vector<Domain>& domains, const Domain& total) {
-    std::string parts;
-    for (std::size_t p : total.parts) parts += (parts.empty() ? "" : " + ") + domains[p].name;
-    return parts;
-}
-
-// ---- Sampling -------------------------------------------------------------------------------------------
-
-// One domain over one measured interval (a run or the idle baseline).
-class DomainTrack {
-public:
-    // `value` is the counter (J), the power (W) or, for a sum, the parts' cumulative energy (J).
-    void update(std::optional<double> value, double t, DomainSource source, double min_peak_dt) {
-        m_valid_now = value.has_value();
-        if (!value) {
-            ++m_missing;
-            return;
-        }
-        if (!m_seen) {
-            m_seen = true;
-            m_first_t = t;
-            m_first_value = *value;
-            m_anchor_t = t;
-            m_anchor_j = 0.0;
-        } else if (source == DomainSource::power) {
-            m_cumulative_j += 0.5 * (*value + m_last_value) * (t - m_last_t);
-        } else {
-            m_cumulative_j = *value - m_first_value;
-        }
-        if (source == DomainSource::power) {
-            m_peak_w = std::max(m_peak_w.value_or(*value), *value);
-        } else if (t - m_anchor_t >= min_peak_dt) {
-            // Peak of the mean power over spans of at least half an interval: a shorter span (the last
-            // read right after the command ends) would divide a counter's update granularity by ~0.
-            const double w = (m_cumulative_j - m_anchor_j) / (t - m_anchor_t);
-            m_peak_w = std::max(m_peak_w.value_or(w), w);
-            m_anchor_t = t;
-            m_anchor_j = m_cumulative_j;
-        }
-        m_last_t = t;
-        m_last_value = *value;
-        ++m_readings;
-    }
-    void mark_start() { m_valid_at_start = m_valid_now; }
-
-    [[nodiscard]] bool valid_now() const { return m_valid_now; }
-    [[nodiscard]] double cumulative_j() const { return m_cumulative_j; }
-    // Energy over the interval; nullopt with fewer than two readings.
-    [[nodiscard]] std::optional<double> energy_j() const {
-        return m_readings >= 2 ? std::optional<double>(m_cumulative_j) : std::nullopt;
-    }
-    [[nodiscard]] double covered_s() const { return m_readings >= 2 ? m_last_t - m_first_t : 0.0; }
-    // Read at both ends: the energy spans the whole interval.
-    [[nodiscard]] bool complete() const { return m_valid_at_start && m_valid_now; }
-    [[nodiscard]] std::optional<double> peak_w() const { return m_peak_w; }
-    // Reads at which this domain had no value (a failed read, a lost GPU).
-    [[nodiscard]] std::size_t missing() const { return m_missing; }
-    // Reads that reached this domain (with a value or without).
-    [[nodiscard]] std::size_t reads() const { return m_readings + m_missing; }
-
-private:
-    bool m_seen = false;
-    std::size_t m_missing = 0;
-    bool m_valid_now = false;
-    bool m_valid_at_start = false;
-    std::size_t m_readings = 0;
-    double m_first_t = 0.0;
-    double m_first_value = 0.0;
-    double m_last_t = 0.0;
-    double m_last_value = 0.0;
-    double m_cumulative_j = 0.0;
-    double m_anchor_t = 0.0;
-    double m_anchor_j = 0.0;
-    std::optional<double> m_peak_w;
-};
-
-struct DomainResult {
-    std::optional<double> energy_j;
-    std::optional<double> average_w;
-    std::optional<double> peak_w;
-    std::optional<double> net_energy_j;  // with an idle baseline
-    bool complete = false;
-    std::size_t reads = 0;
-    std::size_t missing_reads = 0;
-};
-
-// Reads the node into tracks for every domain; one per measured interval.
-class IntervalSampler {
-public:
-    IntervalSampler(NodeSensors& node, const std::vector<Domain>& domains, double interval_s)
-        : m_node(node),
-          m_domains(domains),
-          m_tracks(domains.size()),
-          m_fresh(domains.size(), false),
-          m_observation(node.make_observation()),
-          m_min_peak_dt(interval_s / 2) {}
-
-    // One read of the sensors that are due (every sensor with `force`: the reads the joules count from and
-    // to). Times are steady-clock seconds since `start`, the interval's start.
-    void sample(SteadyTime start, bool force) {
-        const double cpu_before = thread_cpu_seconds();
-        m_node.read(m_observation, force);
-        const double t = seconds_between(start, std::chrono::steady_clock::now());
-        for (std::size_t d = 0; d < m_domains.size(); ++d) {
-            const Domain& domain = m_domains[d];
-            std::optional<double> value;
-            if (domain.source == DomainSource::sum) {
-                // Only when every part was read now (a sum of fresh and older values would put a GPU's
-                // second of energy into one 100 ms span), and only with every value there: a sum with a
-                // hole is not the total.
-                m_fresh[d] = std::all_of(domain.parts.begin(), domain.parts.end(),
-                                         [this](std::size_t p) { return m_fresh[p]; });
-                if (!m_fresh[d]) continue;
-                double sum = 0.0;
-                bool all = true;
-                for (std::size_t p : domain.parts) {
-                    all = all && m_tracks[p].valid_now();
-                    sum += m_tracks[p].cumulative_j();
-                }
-                if (all) value = sum;
-            } else {
-                // A sensor that was not due keeps its previous sample: not a new reading.
-                m_fresh[d] = m_node.fresh(domain.signal);
-                if (!m_fresh[d]) continue;
-                value = m_observation.get(domain.signal);
-            }
-            m_tracks[d].update(value, t, domain.source, m_min_peak_dt);
-        }
-        if (m_samples == 0) {
-            for (DomainTrack& track : m_tracks) track.mark_start();
-        }
-        m_end_t = t;
-        ++m_samples;
-        m_cpu_s += thread_cpu_seconds() - cpu_before;
-    }
-
-    [[nodiscard]] std::size_t samples() const { return m_samples; }
-    [[nodiscard]] double cpu_s() const { return m_cpu_s; }
-    [[nodiscard]] double end_t() const { return m_end_t; }
-    [[nodiscard]] const DomainTrack& track(std::size_t d) const { return m_tracks[d]; }
-
-private:
-    NodeSensors& m_node;
-    const std::vector<Domain>& m_domains;
-    std::vector<DomainTrack> m_tracks;
-    std::vector<bool> m_fresh;  // per domain: read by the latest sample
-    sense::Observation m_observation;
-    double m_min_peak_dt;
-    std::size_t m_samples = 0;
-    double m_cpu_s = 0.0;
-    double m_end_t = 0.0;
-};
 
 // ---- Running the command --------------------------------------------------------------------------------
 
@@ -496,23 +258,6 @@ private:
     int m_pidfd = -1;
 };
 
-DomainResult finish_domain(const DomainTrack& track, double duration_s) {
-    DomainResult r;
-    r.energy_j = track.energy_j();
-    r.complete = track.complete();
-    r.reads = track.reads();
-    r.missing_reads = track.missing();
-    if (r.energy_j) {
-        const double span = r.complete ? duration_s : track.covered_s();
-        if (span > 0) r.average_w = *r.energy_j / span;
-    }
-    r.peak_w = track.peak_w();
-    // The peak comes from spans of at least half an interval, so the short span at the end (or a command
-    // shorter than half an interval) is in the mean but not in a peak: the mean is then a lower bound.
-    if (r.average_w && (!r.peak_w || *r.peak_w < *r.average_w)) r.peak_w = r.average_w;
-    return r;
-}
-
 struct Baseline {
     double duration_s = 0.0;
     std::vector<std::optional<double>> idle_w;  // per domain
@@ -520,8 +265,9 @@ struct Baseline {
 
 class Measurement {
 public:
-    Measurement(NodeSensors& node, const std::vector<Domain>& domains, std::chrono::milliseconds interval)
-        : m_node(node), m_domains(domains), m_interval(interval) {}
+    Measurement(NodeSensors& node, const std::vector<Domain>& domains, std::chrono::milliseconds interval,
+                EnergyAttribution* attribution = nullptr)
+        : m_node(node), m_domains(domains), m_interval(interval), m_attribution(attribution) {}
 
     // Reads the idle node for `seconds`. Nullopt when interrupted.
     std::optional<Baseline> idle_baseline(double seconds) {
@@ -555,6 +301,10 @@ public:
     std::variant<RunResult, SpawnFailure> run(const std::vector<std::string>& command,
                                               const std::optional<Baseline>& baseline) {
         IntervalSampler sampler(m_node, m_domains, interval_s());
+        if (m_attribution != nullptr) {
+            m_attribution->start_run(baseline ? &baseline->idle_w : nullptr);
+            sampler.on_sample([this](const IntervalSampler& s, double t) { m_attribution->sample(s, t); });
+        }
         const SteadyTime start = std::chrono::steady_clock::now();
         sampler.sample(start, true);  // the read the joules count from: before the command exists
         auto spawned = Child::spawn(command);
@@ -612,6 +362,7 @@ private:
     NodeSensors& m_node;
     const std::vector<Domain>& m_domains;
     std::chrono::milliseconds m_interval;
+    EnergyAttribution* m_attribution;  // null without --per-process/--per-cgroup
     std::size_t m_samples = 0;
     double m_cpu_s = 0.0;
 };
@@ -672,7 +423,17 @@ struct Report {
     std::size_t samples = 0;
     double sampling_cpu_s = 0.0;
     long peak_rss_kib = 0;
+    std::vector<AttributionView> attribution;  // per process and/or per cgroup, over all runs
 };
+
+// Each domain's joules summed over the runs (what attribution's residual is checked against).
+std::vector<double> joules_over_runs(const Report& report) {
+    std::vector<double> out(report.domains.size(), 0.0);
+    for (const RunResult& run : report.runs) {
+        for (std::size_t d = 0; d < out.size(); ++d) out[d] += run.domains[d].energy_j.value_or(0.0);
+    }
+    return out;
+}
 
 std::string quoted_command(const std::vector<std::string>& command) {
     std::string out;
@@ -821,6 +582,14 @@ nlohmann::json report_json(const Report& report) {
         {"cpu_s_per_sample",
          report.samples > 0 ? report.sampling_cpu_s / static_cast<double>(report.samples) : 0.0},
         {"peak_rss_bytes", report.peak_rss_kib * 1024}};
+    out["attribution"] = nullptr;
+    if (!report.attribution.empty()) {
+        const std::vector<double> joules = joules_over_runs(report);
+        out["attribution"] = nlohmann::json::object();
+        for (const AttributionView& view : report.attribution) {
+            out["attribution"]["per_" + view.kind] = attribution_json(view, report.domains, joules);
+        }
+    }
     return out;
 }
 
@@ -943,6 +712,11 @@ void print_report(std::ostream& out, const Report& report) {
         report.samples, report.interval_s * 1e3,
         report.samples > 0 ? report.sampling_cpu_s / static_cast<double>(report.samples) * 1e3 : 0.0,
         static_cast<double>(report.peak_rss_kib) / 1024.0);
+    if (!report.attribution.empty()) {
+        const std::vector<double> joules = joules_over_runs(report);
+        for (const AttributionView& view : report.attribution)
+            print_attribution(out, view, report.domains, joules);
+    }
 }
 
 bool json_to_stdout(const MeasureOptions& options) {
@@ -960,7 +734,18 @@ int run_measure(const MeasureOptions& options, const std::string& data_dir) {
     NodeSensorOptions node_options;
     node_options.root = options.root;
     node_options.nvml_library = options.nvml_library;
-    node_options.nvml_energy_only = true;  // one NVML call per GPU per read
+    {
+        core::ConfigDocument config = options.config_path.empty()
+                                          ? core::ConfigDocument::empty()
+                                          : core::ConfigDocument::load(options.config_path);
+        apply_node_config(config.root(), node_options);
+        config.reject_unknown_keys();
+    }
+    const bool attribute = options.per_process || options.per_cgroup;
+    // One NVML call per GPU per read; attribution needs NVML's per-process use, which only the full mode
+    // probes: then the counter is still read at every GPU read (interval 0), so the joules stay exact.
+    node_options.nvml_energy_only = !attribute;
+    node_options.nvml_energy_read_interval = core::Seconds(0);
     node_options.nvml_min_interval = kGpuMinInterval;
     NodeSensors node(node_options);
 
@@ -998,7 +783,12 @@ int run_measure(const MeasureOptions& options, const std::string& data_dir) {
 
     const SignalForwarding forwarding;
     g_interrupt.store(0);
-    Measurement measurement(node, report.domains, interval);
+    std::unique_ptr<EnergyAttribution> attribution;
+    if (attribute) {
+        attribution = std::make_unique<EnergyAttribution>(node, report.domains, options.per_process,
+                                                          options.per_cgroup);
+    }
+    Measurement measurement(node, report.domains, interval, attribution.get());
     int status = kExitOk;
     if (options.idle_baseline_s > 0) {
         std::cerr << fmt::format("joulepilot measure: idle baseline for {:.1f} s (keep the machine quiet)\n",
@@ -1049,6 +839,7 @@ int run_measure(const MeasureOptions& options, const std::string& data_dir) {
     report.samples = measurement.samples();
     report.sampling_cpu_s = measurement.sampling_cpu_s();
     report.peak_rss_kib = peak_rss_kib();
+    if (attribution) report.attribution = attribution->views();
 
     if (options.json_given) {
         const std::string text = report_json(report).dump(2);
@@ -1123,6 +914,17 @@ void add_measure_command(CLI::App& app, CommandContext& context) {
         ->add_option("--nvml-library", options->nvml_library,
                      "NVML library to load (default: $JOULEPILOT_NVML_LIBRARY, else libnvidia-ml.so.1)")
         ->option_text("PATH");
+    measure
+        ->add_option("--config", options->config_path,
+                     "TOML config file ([nvml], [estimate]; docs/config.md); options override it")
+        ->option_text("FILE");
+    measure->add_flag("--per-process", options->per_process,
+                      "Also split the energy among processes: CPU domains by CPU time, GPUs by NVML's\n"
+                      "per-process utilisation; idle energy apart (with --idle-baseline)");
+    measure->add_flag(
+        "--per-cgroup", options->per_cgroup,
+        "Also split the energy among cgroups (containers, services): the children of the cgroup v2 "
+        "root");
     measure->add_option("command", options->command, "The command and its arguments (after --)")
         ->option_text("CMD ARGS...");
     // Everything from the command's name on belongs to the command, its options included.
@@ -1135,6 +937,9 @@ void add_measure_command(CLI::App& app, CommandContext& context) {
                 return run_measure(*options, context.data_dir);
             } catch (const BadInput& e) {
                 std::cerr << "error: " << e.what() << "\n";
+                return kExitBadInput;
+            } catch (const core::ConfigError& e) {
+                std::cerr << "error: measure: " << e.what() << "\n";
                 return kExitBadInput;
             }
         };

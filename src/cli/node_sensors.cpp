@@ -1,5 +1,6 @@
 #include "cli/node_sensors.hpp"
 
+#include <cstdlib>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -26,10 +27,15 @@ std::vector<std::string> rapl_notes(const sense::RaplSensor& rapl) {
     return notes;
 }
 
-std::vector<std::string> nvml_notes(const sense::NvmlSensor& nvml) {
+std::vector<std::string> nvml_notes(const sense::NvmlSensor& nvml, const NodeSensorOptions& options) {
     std::vector<std::string> notes;
     if (!nvml.available()) return notes;
     notes.push_back("library " + nvml.library_path());
+    if (!options.nvml_energy_only && options.nvml_energy_read_interval.value() > 0) {
+        notes.push_back(fmt::format(
+            "energy counter read every {:g} s (each read costs ms of CPU), power integrated in between",
+            options.nvml_energy_read_interval.value()));
+    }
     for (const sense::NvmlGpuInfo& gpu : nvml.gpus()) {
         notes.push_back(fmt::format("GPU {}: {}{}{}{}", gpu.index, gpu.name.empty() ? "(no name)" : gpu.name,
                                     gpu.uuid.empty() ? "" : ", " + gpu.uuid,
@@ -40,6 +46,23 @@ std::vector<std::string> nvml_notes(const sense::NvmlSensor& nvml) {
 }
 
 }  // namespace
+
+void apply_node_config(core::ConfigSection root, NodeSensorOptions& options) {
+    const core::ConfigSection nvml = root.section("nvml");
+    const std::string library = nvml.string("library", "");
+    const char* from_env = std::getenv("JOULEPILOT_NVML_LIBRARY");
+    if (options.nvml_library.empty() && (from_env == nullptr || *from_env == '\0')) {
+        options.nvml_library = library;
+    }
+    options.nvml_energy_read_interval = core::Seconds(
+        nvml.number("energy_read_interval_s", options.nvml_energy_read_interval.value(), 0.0, 3600.0));
+
+    const core::ConfigSection estimate = root.section("estimate");
+    if (estimate.has("tdp_watts")) {
+        options.cpu_tdp = core::Watts(estimate.number("tdp_watts", 0.0, 1.0, 100000.0));
+    }
+    options.cpu_idle_fraction = estimate.number("idle_fraction", options.cpu_idle_fraction, 0.0, 1.0);
+}
 
 NodeSensors::NodeSensors(NodeSensorOptions options)
     : m_options(std::move(options)),
@@ -55,7 +78,9 @@ NodeSensors::NodeSensors(NodeSensorOptions options)
     sense::NvmlSensorOptions nvml_options;
     nvml_options.library_path = m_options.nvml_library;
     nvml_options.energy_only = m_options.nvml_energy_only;
-    auto nvml = std::make_unique<sense::NvmlSensor>(std::move(nvml_options));
+    nvml_options.energy_read_interval = m_options.nvml_energy_read_interval;
+    auto nvml = std::make_unique<sense::NvmlSensor>(std::move(nvml_options), m_clock);
+    m_nvml = nvml.get();
     sense::NvmlSensor& nvml_ref = *nvml;
     const std::size_t nvml_index = m_sensors.size();
     add(std::move(nvml));
@@ -64,7 +89,7 @@ NodeSensors::NodeSensors(NodeSensorOptions options)
 
     // Notes are gathered after discovery, which is what fills them.
     m_sensors[rapl_index].notes = rapl_notes(rapl_ref);
-    m_sensors[nvml_index].notes = nvml_notes(nvml_ref);
+    m_sensors[nvml_index].notes = nvml_notes(nvml_ref, m_options);
 
     // The estimate stands in for RAPL only: with any package counter readable it would be a second,
     // worse number for the same joules.
@@ -73,7 +98,10 @@ NodeSensors::NodeSensors(NodeSensorOptions options)
         if (std::string_view(signal).ends_with(kPackageEnergySuffix)) package_measured = true;
     }
     if (!package_measured) {
-        auto estimate = std::make_unique<sense::EstimatedCpuPowerSensor>(m_fs, m_clock);
+        sense::EstimatedCpuPowerOptions estimate_options;
+        estimate_options.full_power = m_options.cpu_tdp;
+        estimate_options.idle_fraction = m_options.cpu_idle_fraction;
+        auto estimate = std::make_unique<sense::EstimatedCpuPowerSensor>(m_fs, m_clock, estimate_options);
         sense::EstimatedCpuPowerSensor& estimate_ref = *estimate;
         add(std::move(estimate));
         if (estimate_ref.full_power()) {

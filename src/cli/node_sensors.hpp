@@ -10,6 +10,8 @@
 //   estimate.cpu the utilisation x TDP model, ONLY when no RAPL package counter is readable, so an estimate
 //                is never shown beside (or summed with) the measurement it stands in for
 // Every sysfs/procfs path is read below `root`, so tests and `--root` run on fixture trees.
+// apply_node_config() reads the config file's [nvml] and [estimate] sections into the options
+// (docs/config.md).
 //
 // The catalog of all signals is fixed at construction; read() fills one Observation from every active
 // sensor that is due, each into its own slice. A sensor may have a minimum interval between reads (an
@@ -26,13 +28,20 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/config.hpp"
 #include "core/rooted_fs.hpp"
+#include "core/units.hpp"
 #include "sense/observation.hpp"
 #include "sense/sensor.hpp"
+
+namespace joulepilot::sense {
+class NvmlSensor;
+}
 
 namespace joulepilot::cli {
 
@@ -46,7 +55,19 @@ struct NodeSensorOptions {
     bool nvml_energy_only = false;
     // Least time between two reads of the NVML sensor (a forced read ignores it); 0: every read.
     std::chrono::milliseconds nvml_min_interval{0};
+    // Full NVML mode: least time between two energy counter reads, integrated power in between (see
+    // sense/nvml/nvml_sensor.hpp); 0: the counter on every read.
+    core::Seconds nvml_energy_read_interval{5.0};
+    // The CPU power model (used only when no RAPL package counter is readable): the node's CPU power at
+    // full load (sum of the sockets' TDP); nullopt: the built-in TDP table. Idle is idle_fraction of it.
+    std::optional<core::Watts> cpu_tdp;
+    double cpu_idle_fraction = 0.25;
 };
+
+// Reads [nvml] library / energy_read_interval_s and [estimate] tdp_watts / idle_fraction into `options`.
+// A library given on the command line (already in options) or in $JOULEPILOT_NVML_LIBRARY wins over the
+// file's. Throws core::ConfigError on a bad value; the caller rejects unknown keys after all readers ran.
+void apply_node_config(core::ConfigSection root, NodeSensorOptions& options);
 
 // One discovered sensor and where its signals sit in the catalog.
 struct NodeSensor {
@@ -78,6 +99,8 @@ public:
     [[nodiscard]] const sense::SignalCatalog& catalog() const { return *m_catalog; }
     [[nodiscard]] const NodeSensorOptions& options() const { return m_options; }
     [[nodiscard]] const core::RootedFs& fs() const { return m_fs; }
+    // The NVML sensor (for per-process GPU use); null only if construction failed part way.
+    [[nodiscard]] sense::NvmlSensor* nvml() const { return m_nvml; }
     // True when the estimated CPU power sensor stands in for RAPL.
     [[nodiscard]] bool cpu_estimated() const { return m_cpu_estimated; }
 
@@ -114,6 +137,7 @@ private:
     std::vector<NodeSensor> m_sensors;            // declared after m_fs and m_clock: destroyed before them
     std::vector<std::size_t> m_sensor_of_signal;  // catalog index -> index in m_sensors
     bool m_cpu_estimated = false;
+    sense::NvmlSensor* m_nvml = nullptr;  // owned by m_sensors
 };
 
 }  // namespace joulepilot::cli

@@ -26,6 +26,7 @@ struct SensorsOptions {
     bool json = false;
     std::string root = "/";
     std::string nvml_library;
+    std::string config_path;
     bool ipmi = false;
 };
 
@@ -124,6 +125,16 @@ int run_sensors(const SensorsOptions& options) {
     node_options.root = options.root;
     node_options.nvml_library = options.nvml_library;
     node_options.ipmi = options.ipmi;
+    try {
+        core::ConfigDocument config = options.config_path.empty()
+                                          ? core::ConfigDocument::empty()
+                                          : core::ConfigDocument::load(options.config_path);
+        apply_node_config(config.root(), node_options);
+        config.reject_unknown_keys();
+    } catch (const core::ConfigError& e) {
+        std::cerr << "error: sensors: " << e.what() << "\n";
+        return kExitBadInput;
+    }
     NodeSensors node(node_options);
 
     sense::Observation observation = node.make_observation();
@@ -158,6 +169,10 @@ void add_sensors_command(CLI::App& app, CommandContext& context) {
         ->add_option("--nvml-library", options->nvml_library,
                      "NVML library to load (default: $JOULEPILOT_NVML_LIBRARY, else libnvidia-ml.so.1)")
         ->option_text("PATH");
+    sensors
+        ->add_option("--config", options->config_path,
+                     "TOML config file ([nvml], [estimate]; docs/config.md); options override it")
+        ->option_text("FILE");
     sensors->add_flag("--ipmi", options->ipmi,
                       "Also ask the BMC for node power through ipmi-dcmi (FreeIPMI; slow, needs root)");
     sensors->callback([options, &context] { context.action = [options] { return run_sensors(*options); }; });

@@ -603,4 +603,112 @@ TEST(Measure, BadOptionsExit2NamingTheOption) {
     expect_bad_input({"measure"}, "give the command to run");
 }
 
+// ---- measure --per-process / --per-cgroup ----------------------------------------------------------------
+
+const nlohmann::json* consumer(const nlohmann::json& view, const std::string& name) {
+    return find_by_name(view["consumers"], name);
+}
+
+TEST(MeasureAttribution, SplitsCpuByCpuTimeAndGpusByProcessShareWithNothingLeftOver) {
+    TempTree tree("attribution/node");
+    const fs::path json = tree.root() / "report.json";
+    RunOptions options =
+        with_env("JOULEPILOT_FAKE_NVML_STATE=" + fixture("attribution/fake_nvml.txt").string());
+    const Outcome r =
+        run(measure_args(tree,
+                         {"--per-process", "--per-cgroup", "--interval-ms", "1000", "--json", json.string()},
+                         {"/bin/sh", fixture("attribution/busy_node.sh").string(), tree.root().string()}),
+            options);
+    ASSERT_EQ(r.status, 0) << r.both();
+    const auto j = read_json(json);
+    ASSERT_FALSE(j.is_discarded());
+    // Two bursts of 4 J package + 1 J DRAM, each with 30 ticks of worker and 10 of server: 75% / 25%.
+    EXPECT_NEAR(run_energy(j, "cpu.0.package"), 8.0, kExact);
+    EXPECT_NEAR(run_energy(j, "cpu.0.dram"), 2.0, kExact);
+    const auto& per_process = j["attribution"]["per_process"];
+    ASSERT_TRUE(per_process.is_object()) << j["attribution"].dump(2);
+    const auto* worker = consumer(per_process, "worker (100)");
+    const auto* server = consumer(per_process, "server (200)");
+    ASSERT_NE(worker, nullptr) << per_process.dump(2);
+    ASSERT_NE(server, nullptr) << per_process.dump(2);
+    EXPECT_NEAR((*worker)["domains"]["cpu.0.package"].get<double>(), 6.0, 1e-6);
+    EXPECT_NEAR((*worker)["domains"]["cpu.0.dram"].get<double>(), 1.5, 1e-6);
+    EXPECT_NEAR((*server)["domains"]["cpu.0.package"].get<double>(), 2.0, 1e-6);
+    EXPECT_EQ((*worker)["pid"], 100);
+    // The GPU: 2 J per counter read, split by SM share 30:10, whatever the number of reads.
+    if (!fake_nvml().empty()) {
+        const double gpu = run_energy(j, "gpu.0");
+        EXPECT_GT(gpu, 0.0);
+        EXPECT_NEAR((*worker)["domains"]["gpu.0"].get<double>(), 0.75 * gpu, 1e-6);
+        EXPECT_NEAR((*server)["domains"]["gpu.0"].get<double>(), 0.25 * gpu, 1e-6);
+    }
+    // Conservation: everything measured is attributed or idle (no baseline, nothing idle here).
+    EXPECT_NEAR(per_process["idle_j"].get<double>(), 0.0, kExact);
+    EXPECT_LE(per_process["residual_ratio"].get<double>(), 0.001);
+    EXPECT_NEAR(per_process["attributed_j"].get<double>() + per_process["idle_j"].get<double>(),
+                per_process["measured_j"].get<double>(), 1e-6);
+    EXPECT_NEAR(per_process["measured_j"].get<double>(), run_energy(j, "total"), 1e-6);
+
+    // Per cgroup: the children of the cgroup root; GPU processes go to their cgroup through
+    // /proc/<pid>/cgroup.
+    const auto& per_cgroup = j["attribution"]["per_cgroup"];
+    const auto* batch = consumer(per_cgroup, "batch.slice");
+    const auto* serve = consumer(per_cgroup, "serve.slice");
+    ASSERT_NE(batch, nullptr) << per_cgroup.dump(2);
+    ASSERT_NE(serve, nullptr) << per_cgroup.dump(2);
+    EXPECT_NEAR((*batch)["joules"].get<double>(), (*worker)["joules"].get<double>(), 1e-6);
+    EXPECT_NEAR((*serve)["joules"].get<double>(), (*server)["joules"].get<double>(), 1e-6);
+    EXPECT_LE(per_cgroup["residual_ratio"].get<double>(), 0.001);
+
+    // The table says the same to a person.
+    const Outcome table =
+        run(measure_args(tree, {"--per-process", "--interval-ms", "1000"},
+                         {"/bin/sh", fixture("attribution/busy_node.sh").string(), tree.root().string()}),
+            options);
+    ASSERT_EQ(table.status, 0) << table.both();
+    EXPECT_NE(table.out.find("Energy by process"), std::string::npos) << table.out;
+    EXPECT_NE(table.out.find("worker (100)"), std::string::npos) << table.out;
+    EXPECT_NE(table.out.find("residual"), std::string::npos) << table.out;
+}
+
+TEST(MeasureAttribution, EnergyWithNothingRunningIsIdle) {
+    TempTree tree("attribution/node");
+    const fs::path json = tree.root() / "report.json";
+    const Outcome r = run(
+        measure_args(tree, {"--per-process", "--interval-ms", "1000", "--json", json.string()},
+                     {"/bin/sh", fixture("attribution/busy_node.sh").string(), tree.root().string(), "idle"}),
+        with_env("JOULEPILOT_FAKE_NVML_STATE=" + fixture("attribution/fake_nvml.txt").string()));
+    ASSERT_EQ(r.status, 0) << r.both();
+    const auto j = read_json(json);
+    const auto& per_process = j["attribution"]["per_process"];
+    ASSERT_TRUE(per_process.is_object()) << j.dump(2);
+    // The CPU energy (10 J) moved with no CPU time anywhere: idle, not anybody's.
+    EXPECT_EQ(consumer(per_process, "worker (100)") == nullptr ||
+                  !(*consumer(per_process, "worker (100)"))["domains"].contains("cpu.0.package"),
+              true)
+        << per_process.dump(2);
+    EXPECT_GE(per_process["idle_j"].get<double>(), 10.0 - 1e-6);
+    EXPECT_LE(per_process["residual_ratio"].get<double>(), 0.001);
+}
+
+TEST(MeasureAttribution, ConfigFileIsReadAndABadKeyIsBadInput) {
+    TempTree tree("attribution/node");
+    const fs::path config = tree.root() / "joulepilot.toml";
+    tree.write(config, "[nvml]\nenergy_read_intervall_s = 2\n");
+    const Outcome bad = run(measure_args(tree, {"--config", config.string()}, {"/bin/true"}));
+    EXPECT_EQ(bad.status, 2) << bad.both();
+    EXPECT_NE(bad.err.find("nvml.energy_read_intervall_s"), std::string::npos) << bad.err;
+
+    // [nvml] library: used when neither --nvml-library nor $JOULEPILOT_NVML_LIBRARY names one.
+    tree.write(config,
+               "[nvml]\nlibrary = \"/nonexistent/from-config/libnvidia-ml.so.1\"\n"
+               "[estimate]\ntdp_watts = 250\nidle_fraction = 0.2\n");
+    const Outcome sensors =
+        run({"sensors", "--json", "--root", tree.root().string(), "--config", config.string()},
+            with_env("JOULEPILOT_NVML_LIBRARY="));
+    ASSERT_EQ(sensors.status, 0) << sensors.both();
+    EXPECT_NE(sensors.out.find("/nonexistent/from-config/libnvidia-ml.so.1"), std::string::npos)
+        << sensors.out;
+}
+
 }  // namespace

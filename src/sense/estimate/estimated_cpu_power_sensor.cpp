@@ -21,11 +21,12 @@ std::vector<SignalInfo> EstimatedCpuPowerSensor::discover() {
     m_energy = core::Joules(0);
     const std::string what = "estimated CPU power";
     const std::string fix =
-        "set the node's full-load CPU power in the configuration (the estimate's full power)";
+        "set the node's full-load CPU power in the configuration file: [estimate] tdp_watts = ... (the sum "
+        "of the sockets' TDP; docs/config.md)";
 
     if (m_options.full_power) {
         m_full = *m_options.full_power;
-        m_basis = "config";
+        m_basis = "config";  // [estimate] tdp_watts
     } else {
         auto info = read_cpuinfo(m_fs, m_options.proc_dir + "/cpuinfo");
         if (!info) {

@@ -74,7 +74,13 @@ std::string read_string(nvml_abi::DeviceGetStringFn fn, nvml_abi::Device device,
 
 }  // namespace
 
-NvmlSensor::NvmlSensor(NvmlSensorOptions options) : m_options(std::move(options)) {}
+NvmlSensor::NvmlSensor(NvmlSensorOptions options)
+    : m_options(std::move(options)),
+      m_own_clock(std::make_unique<core::SystemClock>()),
+      m_clock(*m_own_clock) {}
+
+NvmlSensor::NvmlSensor(NvmlSensorOptions options, const core::Clock& clock)
+    : m_options(std::move(options)), m_clock(clock) {}
 
 NvmlSensor::~NvmlSensor() { close(); }
 
@@ -94,7 +100,10 @@ std::vector<SignalInfo> NvmlSensor::discover() {
     if (!library) {
         m_last_error = library.error().message;
         m_unavailable.push_back(
-            {"NVML", "not present", "install the NVIDIA driver or set JOULEPILOT_NVML_LIBRARY"});
+            {"NVML", "not present",
+             fmt::format("install the NVIDIA driver or set JOULEPILOT_NVML_LIBRARY or [nvml] "
+                         "library in the config (tried {})",
+                         m_library_path)});
         return {};
     }
     m_library = std::move(*library);
@@ -201,7 +210,10 @@ void NvmlSensor::probe_gpu(Gpu& gpu) {
         [&] {
             unsigned long long energy_mj = 0;
             const Return status = f.device_get_total_energy_consumption(h, &energy_mj);
-            if (is_success(status)) gpu.energy.emplace(energy_mj);
+            if (is_success(status)) {
+                gpu.energy.emplace(energy_mj);
+                gpu.counter_time_s = m_clock.now().value();
+            }
             return status;
         },
         "total energy counter");
@@ -335,6 +347,14 @@ void NvmlSensor::add_gpu_signals(Gpu& gpu, std::vector<SignalInfo>& signals) {
                                                 : fmt::format("GPU {} ({})", info.index, info.name);
     add_signal(gpu, kEnergy, signals, "energy_joules_total", "J",
                label + " energy since discovery, from NVML's total energy counter (mJ)");
+    if (gpu.supported[kEnergy] && interpolates_energy(gpu)) {
+        SignalInfo& energy = signals[gpu.slot[kEnergy]];
+        energy.provenance = Provenance::derived;
+        energy.description = fmt::format(
+            "{} energy since discovery: NVML's total energy counter (mJ), read every {:g} s (exact at each "
+            "read), plus power integrated in between",
+            label, m_options.energy_read_interval.value());
+    }
     add_signal(gpu, kPower, signals, "power_watts", "W",
                label + (info.power_instant ? " board power, instant (NVML field 186)"
                                            : " board power, NVML power usage (averaged by the driver)"));
@@ -377,9 +397,10 @@ core::Result<void> NvmlSensor::read(std::span<Sample> samples) {
             fmt::format("nvml: read: {} samples for {} signals", samples.size(), m_signal_count));
     }
     std::size_t failed = 0;
+    const double now_s = m_clock.now().value();
     for (Gpu& gpu : m_gpus) {
         // A GPU failed this tick when it is lost or when every call made for it failed.
-        if (gpu.info.lost || !read_gpu(gpu, samples)) ++failed;
+        if (gpu.info.lost || !read_gpu(gpu, samples, now_s)) ++failed;
     }
     if (!m_gpus.empty() && failed == m_gpus.size()) {
         return core::fail(fmt::format("nvml: read: no GPU could be read (last error: {})", m_last_error));
@@ -387,7 +408,69 @@ core::Result<void> NvmlSensor::read(std::span<Sample> samples) {
     return {};
 }
 
-bool NvmlSensor::read_gpu(Gpu& gpu, std::span<Sample> samples) {
+bool NvmlSensor::interpolates_energy(const Gpu& gpu) const {
+    return !m_options.energy_only && m_options.energy_read_interval.value() > 0 && gpu.supported[kPower];
+}
+
+void NvmlSensor::read_energy(Gpu& gpu, std::span<Sample> samples, double now_s, std::optional<double> power_w,
+                             unsigned& calls) {
+    const bool interpolate = interpolates_energy(gpu);
+    // Integrate this read's span when there is a power reading at both of its ends.
+    std::optional<double> integrated;
+    if (interpolate && power_w && gpu.last_power_w && gpu.energy) {
+        integrated =
+            gpu.integrated_j + 0.5 * (*gpu.last_power_w + *power_w) * (now_s - gpu.last_power_time_s);
+    }
+    // The counter is due at the read nearest the interval: half the last tick early still counts, so a
+    // 5 s interval at 1 s ticks reads at every fifth tick despite jitter.
+    const double tick_s = gpu.last_read_time_s > 0 ? now_s - gpu.last_read_time_s : 0.0;
+    const bool due = now_s - gpu.counter_time_s + tick_s / 2 >= m_options.energy_read_interval.value();
+    gpu.last_read_time_s = now_s;
+    if (power_w) {
+        gpu.last_power_w = power_w;
+        gpu.last_power_time_s = now_s;
+    } else {
+        gpu.last_power_w.reset();  // the next span has no power at its start: read the counter then
+    }
+
+    const auto report = [&](double total_j, bool derived) {
+        // A counter value below what was reported (the integral ran ahead) is not what is reported.
+        gpu.energy_derived = derived || total_j < gpu.reported_j;
+        gpu.reported_j = std::max(gpu.reported_j, total_j);
+        samples[gpu.slot[kEnergy]] = Sample{gpu.reported_j, true};
+    };
+    if (!integrated || due) {
+        ++calls;
+        const NvmlFunctions& f = m_library->functions();
+        unsigned long long energy_mj = 0;
+        if (check(gpu, f.device_get_total_energy_consumption(gpu.handle, &energy_mj),
+                  "nvmlDeviceGetTotalEnergyConsumption")) {
+            ++m_energy_counter_reads;
+            if (gpu.energy) {
+                gpu.energy->update(energy_mj);
+            } else {
+                gpu.energy.emplace(energy_mj);
+            }
+            gpu.counter_time_s = now_s;
+            gpu.integrated_j = 0.0;
+            report(gpu.energy->total_joules(), false);
+            return;
+        }
+        if (!integrated || gpu.info.lost) return;  // missing this tick
+        // The counter failed but power did not: keep integrating from the last good counter read.
+    }
+    gpu.integrated_j = *integrated;
+    report(gpu.energy->total_joules() + gpu.integrated_j, true);
+}
+
+bool NvmlSensor::energy_read_was_derived(unsigned index) const {
+    for (const Gpu& gpu : m_gpus) {
+        if (gpu.info.index == index) return gpu.energy_derived;
+    }
+    return false;
+}
+
+bool NvmlSensor::read_gpu(Gpu& gpu, std::span<Sample> samples, double now_s) {
     const NvmlFunctions& f = m_library->functions();
     const std::uint64_t errors_before = m_read_errors;
     unsigned calls = 0;
@@ -399,32 +482,25 @@ bool NvmlSensor::read_gpu(Gpu& gpu, std::span<Sample> samples) {
     };
     const auto set = [&](Field field, double value) { samples[gpu.slot[field]] = Sample{value, true}; };
 
-    if (wanted(kEnergy)) {
-        unsigned long long energy_mj = 0;
-        if (check(gpu, f.device_get_total_energy_consumption(h, &energy_mj),
-                  "nvmlDeviceGetTotalEnergyConsumption")) {
-            if (gpu.energy) {
-                gpu.energy->update(energy_mj);
-            } else {
-                gpu.energy.emplace(energy_mj);
-            }
-            set(kEnergy, gpu.energy->total_joules());
-        }
-    }
+    std::optional<double> power_w;
     if (wanted(kPower)) {
         if (gpu.info.power_instant) {
             double power_mw = 0.0;
             if (check(gpu, read_instant_power_mw(f, h, power_mw),
                       "nvmlDeviceGetFieldValues(POWER_INSTANT)")) {
-                set(kPower, power_mw * kMilli);
+                power_w = power_mw * kMilli;
             }
         } else {
             unsigned power_mw = 0;
             if (check(gpu, f.device_get_power_usage(h, &power_mw), "nvmlDeviceGetPowerUsage")) {
-                set(kPower, power_mw * kMilli);
+                power_w = power_mw * kMilli;
             }
         }
+        if (power_w) set(kPower, *power_w);
     }
+    // After power: between counter reads, energy integrates it. Not through wanted(): a derived value
+    // makes no NVML call.
+    if (gpu.supported[kEnergy] && !gpu.info.lost) read_energy(gpu, samples, now_s, power_w, calls);
     if (wanted(kUtilization)) {
         nvml_abi::Utilization rates{};
         if (check(gpu, f.device_get_utilization_rates(h, &rates), "nvmlDeviceGetUtilizationRates")) {

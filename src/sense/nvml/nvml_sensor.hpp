@@ -14,7 +14,18 @@
 //                                            cannot be read)
 //   gpu.<i>.power_limit_min_watts     W      lowest settable power limit (read once: fixed by the board)
 //   gpu.<i>.power_limit_max_watts     W      highest settable power limit (same)
-// All are `measured`. MIG: only physical GPUs are enumerated (NVML's device index never names a MIG
+// All are `measured`, except energy in full mode with an energy read interval (the default): reading the
+// energy counter is expensive (one nvmlDeviceGetTotalEnergyConsumption costs ~3.4 ms of CPU on an H100 with
+// driver 580, against ~1 us for the power reading; data/measured/README.md), so full mode reads it at most
+// every `energy_read_interval` (at the read nearest that time), and in between reports the last counter
+// value plus the power integrated since (trapezoids over this sensor's power samples). Each counter read
+// re-anchors the total to the counter exactly, so over a run nothing is lost or counted twice: the counter
+// stays the truth and the integral only fills the gaps between its reads. The signal is then labelled
+// `derived` (energy_read_was_derived() says which reads were derived). The total never decreases: if the
+// integral ran ahead of the counter, the total holds at its last value until the counter passes it. With
+// no power reading (unsupported, or failed this tick) the counter is read instead. energy_only mode and an
+// interval of 0 read the counter on every read (`measured`).
+// MIG: only physical GPUs are enumerated (NVML's device index never names a MIG
 // instance), so a GPU split into instances contributes its energy once.
 //
 // Capabilities are probed once, in discover(): a function that answers NOT_SUPPORTED (or is missing from
@@ -37,6 +48,8 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.hpp"
+#include "core/units.hpp"
 #include "sense/nvml/gpu_energy_counter.hpp"
 #include "sense/nvml/nvml_abi.hpp"
 #include "sense/sensor.hpp"
@@ -52,6 +65,9 @@ struct NvmlSensorOptions {
     // Offer only gpu.<i>.energy_joules_total: one NVML call per GPU per read, for callers that only meter
     // energy (the C API's windows). Nothing else is probed either.
     bool energy_only = false;
+    // Full mode: least time between two reads of the energy counter (see the header comment); 0: every
+    // read. Ignored with energy_only (which meters windows and needs the counter at every edge).
+    core::Seconds energy_read_interval{5.0};
 };
 
 // What discovery learned about one physical GPU.
@@ -82,7 +98,10 @@ struct GpuProcessUsage {
 
 class NvmlSensor final : public Sensor {
 public:
+    // Times for the integrated energy come from `clock` (it must outlive the sensor); the first form uses
+    // a system clock of its own.
     explicit NvmlSensor(NvmlSensorOptions options = {});
+    NvmlSensor(NvmlSensorOptions options, const core::Clock& clock);
     ~NvmlSensor() override;
     NvmlSensor(const NvmlSensor&) = delete;
     NvmlSensor& operator=(const NvmlSensor&) = delete;
@@ -101,6 +120,12 @@ public:
     // Per-process GPU use since the previous call (the first call covers what NVML still buffers).
     // Fails only when NVML is not available; a GPU whose calls fail is left out and counted.
     core::Result<std::vector<GpuProcessUsage>> process_usage();
+
+    // Whether the latest read() reported GPU `index`'s energy as counter + integrated power (true) rather
+    // than a counter value (false; also for an unknown index).
+    [[nodiscard]] bool energy_read_was_derived(unsigned index) const;
+    // Energy counter reads since discovery (NVML calls that succeeded), all GPUs together.
+    [[nodiscard]] std::uint64_t energy_counter_reads() const { return m_energy_counter_reads; }
 
     // Failed NVML calls after discovery (reads and process_usage), all GPUs together.
     [[nodiscard]] std::uint64_t read_errors() const { return m_read_errors; }
@@ -138,6 +163,14 @@ private:
         bool running_processes_supported = false;
         bool process_utilization_supported = false;
         unsigned long long last_process_sample_us = 0;  // newest per-process sample already returned
+        // Full mode, between energy counter reads (see the header comment). Seconds from the clock.
+        double counter_time_s = 0.0;         // of the latest good counter read
+        double integrated_j = 0.0;           // power integrated since then
+        std::optional<double> last_power_w;  // the previous good power reading...
+        double last_power_time_s = 0.0;      // ...and when it was taken
+        double last_read_time_s = 0.0;       // previous read(), for the tick length
+        double reported_j = 0.0;             // the total last reported (never decreases)
+        bool energy_derived = false;         // the latest reported energy was integrated
     };
 
     void probe_gpu(Gpu& gpu);
@@ -148,11 +181,18 @@ private:
     // Counts a failed call and marks the GPU lost on GPU_IS_LOST. Returns true on success.
     bool check(Gpu& gpu, nvml_abi::Return status, const char* call);
     // Returns false when the GPU was lost or every call made for it failed.
-    bool read_gpu(Gpu& gpu, std::span<Sample> samples);
+    bool read_gpu(Gpu& gpu, std::span<Sample> samples, double now_s);
+    // The energy sample of one read: the counter when due (or when nothing else will do), else the last
+    // counter value plus integrated power. `power_w` is this read's power, if any.
+    void read_energy(Gpu& gpu, std::span<Sample> samples, double now_s, std::optional<double> power_w,
+                     unsigned& calls);
+    [[nodiscard]] bool interpolates_energy(const Gpu& gpu) const;
     void read_processes(Gpu& gpu, std::vector<GpuProcessUsage>& out);
     void close();
 
     NvmlSensorOptions m_options;
+    std::unique_ptr<core::SystemClock> m_own_clock;  // only when no clock was given
+    const core::Clock& m_clock;
     std::string m_library_path;
     // Declaration order is destruction order in reverse: the session shuts NVML down before the library
     // is unloaded.
@@ -162,6 +202,7 @@ private:
     std::vector<Unavailable> m_unavailable;
     std::size_t m_signal_count = 0;
     std::uint64_t m_read_errors = 0;
+    std::uint64_t m_energy_counter_reads = 0;
     std::string m_last_error;
     // Reused between calls so a steady-state process_usage() does not allocate.
     std::vector<nvml_abi::ProcessInfoV2> m_process_buffer;

@@ -18,15 +18,26 @@ namespace {
 
 using testing::FakeNvml;
 
-// A sensor on the fake library, discovered, with a sample buffer the size of its catalog.
+NvmlSensorOptions full_options(const std::string& library, double energy_read_interval_s) {
+    NvmlSensorOptions options;
+    options.library_path = library;
+    options.energy_read_interval = core::Seconds(energy_read_interval_s);
+    return options;
+}
+
+// A sensor on the fake library, discovered, with a sample buffer the size of its catalog, on a manual
+// clock. By default it reads the energy counter on every read (interval 0), which most tests are about;
+// the energy-interval tests pass one.
 class Probe {
   public:
-    explicit Probe(const std::string& library) : m_sensor(NvmlSensorOptions{library}) {
-        m_signals = m_sensor.discover();
-        m_samples.resize(m_signals.size());
-    }
+      explicit Probe(const std::string& library, double energy_read_interval_s = 0.0)
+          : m_sensor(full_options(library, energy_read_interval_s), m_clock) {
+          m_signals = m_sensor.discover();
+          m_samples.resize(m_signals.size());
+      }
 
     NvmlSensor& sensor() { return m_sensor; }
+    core::ManualClock& clock() { return m_clock; }
     const std::vector<SignalInfo>& signals() const { return m_signals; }
 
     core::Result<void> read() { return m_sensor.read(m_samples); }
@@ -48,9 +59,10 @@ class Probe {
     [[nodiscard]] const SignalInfo& info(const std::string& name) const { return m_signals.at(*index(name)); }
 
   private:
-    NvmlSensor m_sensor;
-    std::vector<SignalInfo> m_signals;
-    std::vector<Sample> m_samples;
+      core::ManualClock m_clock{core::Seconds(1000)};  // before the sensor, which holds a reference
+      NvmlSensor m_sensor;
+      std::vector<SignalInfo> m_signals;
+      std::vector<Sample> m_samples;
 };
 
 bool has_unavailable(const NvmlSensor& sensor, const std::string& what, const std::string& reason) {
@@ -285,7 +297,10 @@ TEST(NvmlSensor, MissingLibraryIsUnavailableAndNeverThrows) {
     ASSERT_EQ(entries.size(), 1u);
     EXPECT_EQ(entries[0].what, "NVML");
     EXPECT_EQ(entries[0].reason, "not present");
-    EXPECT_EQ(entries[0].fix, "install the NVIDIA driver or set JOULEPILOT_NVML_LIBRARY");
+    EXPECT_EQ(
+        entries[0].fix,
+        "install the NVIDIA driver or set JOULEPILOT_NVML_LIBRARY or [nvml] library in the config (tried "
+        "/nonexistent/libnvidia-ml.so.1)");
     EXPECT_TRUE(sensor.read({}));
     EXPECT_FALSE(sensor.process_usage());
     EXPECT_NE(sensor.last_error().find("/nonexistent/libnvidia-ml.so.1"), std::string::npos);
@@ -524,6 +539,141 @@ TEST(NvmlSensor, EnergyOnlyOffersOneSignalPerGpuAndOneCallPerRead) {
     EXPECT_EQ(fake.calls("nvmlDeviceGetTotalEnergyConsumption"), energy + 4);
     EXPECT_EQ(fake.calls("nvmlDeviceGetFieldValues"), 0u);
     EXPECT_EQ(samples[1].value, 0.25);
+}
+
+// ---- Energy counter read at most every energy_read_interval (full mode) ----------------------------------
+
+TEST(NvmlSensor, FullModeReadsTheEnergyCounterEveryFiveSecondsByDefaultAndSaysItIsDerived) {
+    FakeNvml fake;
+    fake.apply("device_count 1\n");
+    NvmlSensor defaults(NvmlSensorOptions{fake.path()});
+    const auto signals = defaults.discover();
+    ASSERT_FALSE(signals.empty());
+    EXPECT_EQ(signals[0].name, "gpu.0.energy_joules_total");
+    EXPECT_EQ(signals[0].provenance, Provenance::derived);
+    EXPECT_NE(signals[0].description.find("every 5 s"), std::string::npos);
+    EXPECT_EQ(NvmlSensorOptions{}.energy_read_interval.value(), 5.0);
+}
+
+TEST(NvmlSensor, EnergyCounterIsReadAFifthAsOftenAndTheRunTotalIsTheCounterDeltaExactly) {
+    FakeNvml fake;
+    // Instant power 310 W; the counter truly advances 300 J per second (1,500,000 mJ per 5 s), so the
+    // integral between counter reads is a little off and each counter read must pull the total back to
+    // the truth.
+    fake.apply("device_count 2\ndevice all energy_mj 7000000\n");
+    Probe probe(fake.path(), 5.0);
+    EXPECT_EQ(probe.info("gpu.0.energy_joules_total").provenance, Provenance::derived);
+    const auto calls_before = fake.calls("nvmlDeviceGetTotalEnergyConsumption");
+    const auto power_before = fake.calls("nvmlDeviceGetFieldValues");
+    ASSERT_TRUE(probe.read());  // tick 0, at discovery time: no power span yet, so the counter
+    EXPECT_EQ(probe.value("gpu.0.energy_joules_total"), 0.0);
+    constexpr int kTicks = 50;
+    std::uint64_t counter_mj = 7000000;
+    double previous = 0.0;
+    for (int tick = 1; tick <= kTicks; ++tick) {
+        probe.clock().advance(core::Seconds(1.0));
+        // The counter's true value at this tick (the fake returns whatever is set when it is called).
+        counter_mj += 300000;
+        fake.apply("device all energy_mj " + std::to_string(counter_mj) + "\n");
+        ASSERT_TRUE(probe.read());
+        const double total = *probe.value("gpu.0.energy_joules_total");
+        EXPECT_GE(total, previous) << "tick " << tick;  // never decreases
+        previous = total;
+        if (probe.sensor().energy_read_was_derived(0)) {
+            EXPECT_NE(tick % 5, 0) << tick;
+        } else {
+            // A counter read: exactly the counter delta since discovery, in integer mJ.
+            EXPECT_EQ(total, static_cast<double>(counter_mj - 7000000) / 1000.0) << "tick " << tick;
+        }
+    }
+    const auto energy_calls = fake.calls("nvmlDeviceGetTotalEnergyConsumption") - calls_before;
+    // The first read (no power span yet) and then every fifth: 1 + 10 per GPU, against 51 per GPU.
+    EXPECT_EQ(energy_calls, 2u * (1 + kTicks / 5));
+    EXPECT_EQ(fake.calls("nvmlDeviceGetFieldValues") - power_before, 2u * (kTicks + 1));  // every read
+    EXPECT_EQ(probe.sensor().energy_counter_reads(), 2u * (1 + kTicks / 5));
+    // The run ends on a counter read (tick 50): the total is the counter delta, exactly.
+    EXPECT_FALSE(probe.sensor().energy_read_was_derived(0));
+    EXPECT_EQ(*probe.value("gpu.0.energy_joules_total"), 15000.0);
+    EXPECT_EQ(*probe.value("gpu.1.energy_joules_total"), 15000.0);
+}
+
+TEST(NvmlSensor, BetweenCounterReadsEnergyIsTheLastCounterPlusTrapezoidsOfPower) {
+    FakeNvml fake;
+    fake.apply("device_count 1\ndevice 0 energy_mj 0\ndevice 0 power_instant_mw 100000\n");
+    Probe probe(fake.path(), 5.0);
+    probe.clock().advance(core::Seconds(1.0));
+    fake.apply("device 0 energy_mj 100000\n");
+    ASSERT_TRUE(probe.read());  // counter: 100 J
+    EXPECT_EQ(probe.value("gpu.0.energy_joules_total"), 100.0);
+    EXPECT_FALSE(probe.sensor().energy_read_was_derived(0));
+
+    fake.apply("device 0 power_instant_mw 300000\n");
+    probe.clock().advance(core::Seconds(2.0));
+    ASSERT_TRUE(probe.read());  // (100 W + 300 W) / 2 x 2 s = 400 J on top of the counter
+    EXPECT_DOUBLE_EQ(*probe.value("gpu.0.energy_joules_total"), 500.0);
+    EXPECT_TRUE(probe.sensor().energy_read_was_derived(0));
+
+    probe.clock().advance(core::Seconds(1.0));
+    ASSERT_TRUE(probe.read());  // + 300 J
+    EXPECT_DOUBLE_EQ(*probe.value("gpu.0.energy_joules_total"), 800.0);
+
+    // 3.4 s after the counter read: still derived. Then 4.6 s plus half the 1.2 s tick passes 5 s: the
+    // counter. It says less than the integral: the total holds, then follows the counter.
+    probe.clock().advance(core::Seconds(0.4));
+    ASSERT_TRUE(probe.read());
+    EXPECT_TRUE(probe.sensor().energy_read_was_derived(0));
+    EXPECT_NEAR(*probe.value("gpu.0.energy_joules_total"), 920.0, 1e-9);  // 0.4 s is not exact in binary
+    fake.apply("device 0 energy_mj 700000\n");
+    const auto counter_calls = fake.calls("nvmlDeviceGetTotalEnergyConsumption");
+    probe.clock().advance(core::Seconds(1.2));
+    ASSERT_TRUE(probe.read());  // counter read: 700 J < 920 J reported: hold
+    EXPECT_EQ(fake.calls("nvmlDeviceGetTotalEnergyConsumption"), counter_calls + 1);
+    EXPECT_NEAR(*probe.value("gpu.0.energy_joules_total"), 920.0, 1e-9);
+    EXPECT_TRUE(probe.sensor().energy_read_was_derived(0));
+    fake.apply("device 0 energy_mj 2000000\n");
+    for (int i = 0; i < 5; ++i) {
+        probe.clock().advance(core::Seconds(1.0));
+        ASSERT_TRUE(probe.read());
+    }
+    // The next counter read (5 s later) is above the held total: exact again.
+    EXPECT_EQ(probe.value("gpu.0.energy_joules_total"), 2000.0);
+    EXPECT_FALSE(probe.sensor().energy_read_was_derived(0));
+}
+
+TEST(NvmlSensor, NoPowerReadingMeansTheCounterIsReadThatTick) {
+    FakeNvml fake;
+    fake.apply("device_count 1\ndevice 0 energy_step_mj 1000\n");
+    Probe probe(fake.path(), 5.0);
+    probe.clock().advance(core::Seconds(1.0));
+    ASSERT_TRUE(probe.read());
+    const auto before = fake.calls("nvmlDeviceGetTotalEnergyConsumption");
+    fake.apply("error nvmlDeviceGetFieldValues UNKNOWN 1\n");
+    probe.clock().advance(core::Seconds(1.0));
+    ASSERT_TRUE(probe.read());
+    EXPECT_FALSE(probe.value("gpu.0.power_watts"));
+    EXPECT_TRUE(probe.value("gpu.0.energy_joules_total"));
+    EXPECT_FALSE(probe.sensor().energy_read_was_derived(0));
+    probe.clock().advance(core::Seconds(1.0));
+    ASSERT_TRUE(probe.read());  // no power at the start of this span either: the counter again
+    EXPECT_EQ(fake.calls("nvmlDeviceGetTotalEnergyConsumption"), before + 2);
+    probe.clock().advance(core::Seconds(1.0));
+    ASSERT_TRUE(probe.read());  // power at both ends now: integrated
+    EXPECT_EQ(fake.calls("nvmlDeviceGetTotalEnergyConsumption"), before + 2);
+    EXPECT_TRUE(probe.sensor().energy_read_was_derived(0));
+}
+
+TEST(NvmlSensor, EnergyOnlyAndIntervalZeroReadTheCounterEveryTime) {
+    FakeNvml fake;
+    fake.apply("device_count 1\n");
+    Probe every(fake.path(), 0.0);
+    EXPECT_EQ(every.info("gpu.0.energy_joules_total").provenance, Provenance::measured);
+    const auto before = fake.calls("nvmlDeviceGetTotalEnergyConsumption");
+    for (int i = 0; i < 5; ++i) {
+        every.clock().advance(core::Seconds(1.0));
+        ASSERT_TRUE(every.read());
+        EXPECT_FALSE(every.sensor().energy_read_was_derived(0));
+    }
+    EXPECT_EQ(fake.calls("nvmlDeviceGetTotalEnergyConsumption"), before + 5);
 }
 
 TEST(NvmlSensor, RediscoveryStartsOver) {
