@@ -130,6 +130,13 @@ using DeviceGetTemperatureFn = Return (*)(Device, int sensor, unsigned* temperat
 using DeviceGetClockInfoFn = Return (*)(Device, int clock_type, unsigned* clock_mhz);
 using DeviceGetPowerLimitFn = Return (*)(Device, unsigned* limit_mw);  // management and enforced limit
 using DeviceGetPowerLimitConstraintsFn = Return (*)(Device, unsigned* min_limit_mw, unsigned* max_limit_mw);
+// Actuation (root or CAP_SYS_ADMIN on the real driver). Supported clocks come highest first.
+using DeviceSetPowerLimitFn = Return (*)(Device, unsigned limit_mw);
+using DeviceGetSupportedMemoryClocksFn = Return (*)(Device, unsigned* count, unsigned* clocks_mhz);
+using DeviceGetSupportedGraphicsClocksFn = Return (*)(Device, unsigned memory_clock_mhz, unsigned* count,
+                                                      unsigned* clocks_mhz);
+using DeviceSetGpuLockedClocksFn = Return (*)(Device, unsigned min_clock_mhz, unsigned max_clock_mhz);
+using DeviceResetGpuLockedClocksFn = Return (*)(Device);
 using DeviceGetMigModeFn = Return (*)(Device, unsigned* current_mode, unsigned* pending_mode);
 using DeviceGetRunningProcessesV1Fn = Return (*)(Device, unsigned* count, ProcessInfoV1* infos);
 using DeviceGetRunningProcessesV2Fn = Return (*)(Device, unsigned* count, ProcessInfoV2* infos);

@@ -89,6 +89,21 @@ core::Result<std::unique_ptr<NvmlLibrary>> NvmlLibrary::open(const std::string& 
     }
     f.device_get_process_utilization =
         resolve_first<nvml_abi::DeviceGetProcessUtilizationFn>(handle, {"nvmlDeviceGetProcessUtilization"});
+
+    f.device_get_power_management_default_limit =
+        resolve_first<nvml_abi::DeviceGetPowerLimitFn>(handle, {"nvmlDeviceGetPowerManagementDefaultLimit"});
+    f.device_set_power_management_limit =
+        resolve_first<nvml_abi::DeviceSetPowerLimitFn>(handle, {"nvmlDeviceSetPowerManagementLimit"});
+    f.device_get_max_clock_info =
+        resolve_first<nvml_abi::DeviceGetClockInfoFn>(handle, {"nvmlDeviceGetMaxClockInfo"});
+    f.device_get_supported_memory_clocks = resolve_first<nvml_abi::DeviceGetSupportedMemoryClocksFn>(
+        handle, {"nvmlDeviceGetSupportedMemoryClocks"});
+    f.device_get_supported_graphics_clocks = resolve_first<nvml_abi::DeviceGetSupportedGraphicsClocksFn>(
+        handle, {"nvmlDeviceGetSupportedGraphicsClocks"});
+    f.device_set_gpu_locked_clocks =
+        resolve_first<nvml_abi::DeviceSetGpuLockedClocksFn>(handle, {"nvmlDeviceSetGpuLockedClocks"});
+    f.device_reset_gpu_locked_clocks =
+        resolve_first<nvml_abi::DeviceResetGpuLockedClocksFn>(handle, {"nvmlDeviceResetGpuLockedClocks"});
     return library;
 }
 

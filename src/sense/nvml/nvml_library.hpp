@@ -54,6 +54,14 @@ struct NvmlFunctions {
     nvml_abi::DeviceGetRunningProcessesV2Fn device_get_compute_running_processes_v2 = nullptr;
     nvml_abi::DeviceGetRunningProcessesV1Fn device_get_compute_running_processes_v1 = nullptr;
     nvml_abi::DeviceGetProcessUtilizationFn device_get_process_utilization = nullptr;
+    // Optional, for the actuators (act/nvml): a library without them offers no GPU knobs.
+    nvml_abi::DeviceGetPowerLimitFn device_get_power_management_default_limit = nullptr;
+    nvml_abi::DeviceSetPowerLimitFn device_set_power_management_limit = nullptr;
+    nvml_abi::DeviceGetClockInfoFn device_get_max_clock_info = nullptr;  // MHz
+    nvml_abi::DeviceGetSupportedMemoryClocksFn device_get_supported_memory_clocks = nullptr;
+    nvml_abi::DeviceGetSupportedGraphicsClocksFn device_get_supported_graphics_clocks = nullptr;
+    nvml_abi::DeviceSetGpuLockedClocksFn device_set_gpu_locked_clocks = nullptr;
+    nvml_abi::DeviceResetGpuLockedClocksFn device_reset_gpu_locked_clocks = nullptr;
 
     // The symbol names bound for the versioned entry points ("nvmlInit_v2", "nvmlDeviceGetCount", ...).
     std::string init_symbol;

@@ -18,6 +18,8 @@
 //                                        | power_limit_mw N | enforced_power_limit_mw N|follow
 //                                        | power_limit_min_mw N | power_limit_max_mw N
 //                                        | default_power_limit_mw N | mig_mode 0|1 | mig_instances N
+//                                        | sm_clocks_mhz MIN MAX STEP (supported SM clocks, at the one
+//                                          supported memory clock clock_mem_mhz; default 210 1980 15)
 //                                        | lost_after_calls N (this device answers GPU_IS_LOST once it has
 //                                          taken N more calls) | lost | error FUNCTION CODE [TIMES]
 //                                        | process PID USED_BYTES SM_PERCENT MEM_PERCENT [GI CI]
@@ -25,14 +27,21 @@
 // Energy: each nvmlDeviceGetTotalEnergyConsumption returns energy_mj, then adds energy_step_mj.
 // MIG (mig_mode 1): utilisation and per-process utilisation answer NOT_SUPPORTED, as on real parts.
 //
+// Set calls behave like the driver's: nvmlDeviceSetPowerManagementLimit outside the device's constraints and
+// nvmlDeviceSetGpuLockedClocks outside the supported SM clocks (or min > max) answer INVALID_ARGUMENT and
+// change nothing; injected errors (NO_PERMISSION, NOT_SUPPORTED, GPU_IS_LOST) come first.
+//
 // Observation. Every exported NVML call is counted by its exact symbol name (nvmlInit_v2 and nvmlInit
-// apart). Set calls (power limit, locked clocks) are logged as "SYMBOL DEVICE VALUES...". When the last
+// apart). Successful set calls (power limit, locked clocks, reset) are logged, in order, as
+// "SYMBOL DEVICE VALUES..." (limit in mW, clocks in MHz). When the last
 // nvmlShutdown runs and $JOULEPILOT_FAKE_NVML_COUNTS is set, counts and log are written there as
 // "call SYMBOL N" and "set SYMBOL DEVICE VALUES..." lines. The jp_fake_nvml_* functions at the end give
 // tests the same in process.
 //
-// Built twice: libnvidia-ml-fake.so with every symbol, and libnvidia-ml-fake-nov3.so with
-// JP_FAKE_NVML_NO_VERSIONED: no _v2/_v3 symbols, like a driver from before they existed.
+// Built three times: libnvidia-ml-fake.so with every symbol, libnvidia-ml-fake-nov3.so with
+// JP_FAKE_NVML_NO_VERSIONED: no _v2/_v3 symbols, like a driver from before they existed, and
+// libnvidia-ml-fake-noact.so with JP_FAKE_NVML_NO_ACTUATION: none of the set, default-limit and clock-list
+// entry points (a library that can be read but offers no knobs).
 
 #include <algorithm>
 #include <array>
@@ -144,6 +153,9 @@ enum Symbol : std::size_t {
     kGetUtilizationRates,
     kGetTemperature,
     kGetClockInfo,
+    kGetMaxClockInfo,
+    kGetSupportedMemoryClocks,
+    kGetSupportedGraphicsClocks,
     kGetPowerManagementLimit,
     kGetPowerManagementLimitConstraints,
     kGetPowerManagementDefaultLimit,
@@ -183,6 +195,9 @@ constexpr std::array<SymbolName, kSymbolCount> kSymbols{{
     {"nvmlDeviceGetUtilizationRates", kGetUtilizationRates},
     {"nvmlDeviceGetTemperature", kGetTemperature},
     {"nvmlDeviceGetClockInfo", kGetClockInfo},
+    {"nvmlDeviceGetMaxClockInfo", kGetMaxClockInfo},
+    {"nvmlDeviceGetSupportedMemoryClocks", kGetSupportedMemoryClocks},
+    {"nvmlDeviceGetSupportedGraphicsClocks", kGetSupportedGraphicsClocks},
     {"nvmlDeviceGetPowerManagementLimit", kGetPowerManagementLimit},
     {"nvmlDeviceGetPowerManagementLimitConstraints", kGetPowerManagementLimitConstraints},
     {"nvmlDeviceGetPowerManagementDefaultLimit", kGetPowerManagementDefaultLimit},
@@ -230,6 +245,9 @@ struct Device {
     unsigned power_limit_min_mw = 0;
     unsigned power_limit_max_mw = 0;
     unsigned default_power_limit_mw = 0;
+    unsigned sm_clock_min_mhz = 210;  // supported SM clocks: min..max in steps of step
+    unsigned sm_clock_max_mhz = 1980;
+    unsigned sm_clock_step_mhz = 15;
     unsigned locked_sm_min_mhz = 0;  // 0: not locked
     unsigned locked_sm_max_mhz = 0;
     unsigned mig_mode = 0;
@@ -358,6 +376,16 @@ bool apply_device_key(Device& d, const std::string& key, std::istringstream& in)
         } else {
             d.power_instant_mw = static_cast<unsigned>(std::strtoul(value.c_str(), nullptr, 10));
         }
+        return true;
+    }
+    if (key == "sm_clocks_mhz") {
+        unsigned min = 0;
+        unsigned max = 0;
+        unsigned step = 0;
+        if (!(in >> min >> max >> step) || min == 0 || min > max || step == 0) return false;
+        d.sm_clock_min_mhz = min;
+        d.sm_clock_max_mhz = max;
+        d.sm_clock_step_mhz = step;
         return true;
     }
     if (key == "util_gpu") return number(d.util_gpu);
@@ -728,6 +756,55 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetClockInfo(nvmlDevice_t device, int type, u
     });
 }
 
+#ifndef JP_FAKE_NVML_NO_ACTUATION
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetMaxClockInfo(nvmlDevice_t device, int type, unsigned* clock) {
+    return device_call(kGetMaxClockInfo, device, [&](State&, Device& d) {
+        if (clock == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+        if (type == 0 || type == 1) {
+            *clock = d.sm_clock_max_mhz;
+        } else if (type == 2) {
+            *clock = d.clock_mem_mhz;
+        } else {
+            return NVML_ERROR_NOT_SUPPORTED;
+        }
+        return NVML_SUCCESS;
+    });
+}
+
+// The board supports one memory clock here (as H100s report); count/array protocol as NVML's: a short array
+// gets INSUFFICIENT_SIZE and the needed count.
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetSupportedMemoryClocks(nvmlDevice_t device, unsigned* count,
+                                                            unsigned* clocks) {
+    return device_call(kGetSupportedMemoryClocks, device, [&](State&, Device& d) {
+        if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+        if (clocks == nullptr || *count < 1) {
+            *count = 1;
+            return NVML_ERROR_INSUFFICIENT_SIZE;
+        }
+        clocks[0] = d.clock_mem_mhz;
+        *count = 1;
+        return NVML_SUCCESS;
+    });
+}
+
+// Highest first, as the driver lists them; a memory clock the board does not support is NOT_FOUND.
+FAKE_EXPORT nvmlReturn_t nvmlDeviceGetSupportedGraphicsClocks(nvmlDevice_t device, unsigned memory_clock,
+                                                              unsigned* count, unsigned* clocks) {
+    return device_call(kGetSupportedGraphicsClocks, device, [&](State&, Device& d) {
+        if (count == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
+        if (memory_clock != d.clock_mem_mhz) return NVML_ERROR_NOT_FOUND;
+        const unsigned n = (d.sm_clock_max_mhz - d.sm_clock_min_mhz) / d.sm_clock_step_mhz + 1;
+        if (clocks == nullptr || *count < n) {
+            *count = n;
+            return NVML_ERROR_INSUFFICIENT_SIZE;
+        }
+        for (unsigned i = 0; i < n; ++i) clocks[i] = d.sm_clock_max_mhz - i * d.sm_clock_step_mhz;
+        *count = n;
+        return NVML_SUCCESS;
+    });
+}
+#endif
+
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device, unsigned* limit) {
     return device_call(kGetPowerManagementLimit, device, [&](State&, Device& d) {
         if (limit == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
@@ -747,6 +824,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice
     });
 }
 
+#ifndef JP_FAKE_NVML_NO_ACTUATION
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t device, unsigned* limit) {
     return device_call(kGetPowerManagementDefaultLimit, device, [&](State&, Device& d) {
         if (limit == nullptr) return NVML_ERROR_INVALID_ARGUMENT;
@@ -754,6 +832,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t d
         return NVML_SUCCESS;
     });
 }
+#endif
 
 FAKE_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, unsigned* limit) {
     return device_call(kGetEnforcedPowerLimit, device, [&](State&, Device& d) {
@@ -836,6 +915,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
     });
 }
 
+#ifndef JP_FAKE_NVML_NO_ACTUATION
 FAKE_EXPORT nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t device, unsigned limit) {
     return device_call(kSetPowerManagementLimit, device, [&](State& s, Device& d) {
         if (limit < d.power_limit_min_mw || limit > d.power_limit_max_mw) return NVML_ERROR_INVALID_ARGUMENT;
@@ -849,7 +929,8 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t device, 
 FAKE_EXPORT nvmlReturn_t nvmlDeviceSetGpuLockedClocks(nvmlDevice_t device, unsigned min_mhz,
                                                       unsigned max_mhz) {
     return device_call(kSetGpuLockedClocks, device, [&](State& s, Device& d) {
-        if (min_mhz > max_mhz || max_mhz == 0) return NVML_ERROR_INVALID_ARGUMENT;
+        if (min_mhz > max_mhz || min_mhz < d.sm_clock_min_mhz || max_mhz > d.sm_clock_max_mhz)
+            return NVML_ERROR_INVALID_ARGUMENT;
         d.locked_sm_min_mhz = min_mhz;
         d.locked_sm_max_mhz = max_mhz;
         s.set_log.push_back("nvmlDeviceSetGpuLockedClocks " + std::to_string(index_of(s, d)) + ' ' +
@@ -866,6 +947,7 @@ FAKE_EXPORT nvmlReturn_t nvmlDeviceResetGpuLockedClocks(nvmlDevice_t device) {
         return NVML_SUCCESS;
     });
 }
+#endif
 
 // ---- Test control (not NVML) ----------------------------------------------------------------------------
 
@@ -918,7 +1000,8 @@ FAKE_EXPORT int jp_fake_nvml_set_log_entry(unsigned index, char* buffer, unsigne
     return 0;
 }
 
-// The current value of a device's state: energy_mj, power_limit_mw, enforced_power_limit_mw,
+// The current value of a device's state: energy_mj, power_limit_mw, default_power_limit_mw,
+// enforced_power_limit_mw,
 // locked_sm_min_mhz, locked_sm_max_mhz, calls. -1 for an unknown key or device.
 FAKE_EXPORT long long jp_fake_nvml_device_value(unsigned device, const char* key) {
     State& s = state();
@@ -928,6 +1011,7 @@ FAKE_EXPORT long long jp_fake_nvml_device_value(unsigned device, const char* key
     const std::string_view k(key);
     if (k == "energy_mj") return static_cast<long long>(d.energy_mj);
     if (k == "power_limit_mw") return d.power_limit_mw;
+    if (k == "default_power_limit_mw") return d.default_power_limit_mw;
     if (k == "enforced_power_limit_mw") return d.enforced_power_limit_mw.value_or(d.power_limit_mw);
     if (k == "locked_sm_min_mhz") return d.locked_sm_min_mhz;
     if (k == "locked_sm_max_mhz") return d.locked_sm_max_mhz;

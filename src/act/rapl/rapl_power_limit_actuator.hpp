@@ -1,0 +1,88 @@
+#pragma once
+// RaplPowerLimitActuator: CPU package (and platform) power limits through powercap sysfs
+// (/sys/class/powercap/intel-rapl*), uW at the edge. Zones come from the RAPL sensor's discovery
+// (sense::discover_rapl_zones: by `name`, never by index; MMIO duplicates and mirrored dies left out), so
+// each limit is written through one interface only.
+//
+// Knobs, per zone of a configured domain (package and psys by default) and per configured constraint
+// (`constraint_<n>_name`; long_term by default):
+//   cpu.<N>.package_power_limit_watts              W  package N, long_term constraint
+//   cpu.<N>.package_<constraint>_power_limit_watts W  another constraint (short_term, peak_power)
+//   node.psys_power_limit_watts                    W  platform zone (laptops), long_term
+// Domain: up to `constraint_<n>_max_power_uw` (when missing or 0: the limit found at discovery, so
+// joulepilot can lower a limit but never raise it past what the machine had), down to the largest of
+// `constraint_<n>_min_power_uw`, the configured floor and `min_fraction_of_max` of the max; intersected
+// with the configured ceiling; in `step` steps. Default: the limit found at discovery.
+// Zones whose `enabled` is 0 (the kernel does not enforce their limits) get no knobs.
+//
+// Writes are read back: a limit the firmware locked (the MSR lock bit) keeps its old value, and that is an
+// error rather than a silent success. Save/apply/restore rules: see SysfsKnobSet.
+//
+// Not thread-safe: owned by the loop thread (through the SafetyShield). The RootedFs must outlive it.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "act/actuator.hpp"
+#include "act/sysfs/sysfs_knob_set.hpp"
+#include "core/config.hpp"
+#include "core/rooted_fs.hpp"
+#include "core/units.hpp"
+#include "sense/rapl/rapl_zones.hpp"
+#include "sense/sensor.hpp"
+
+namespace joulepilot::act {
+
+struct RaplActuatorOptions {
+    std::vector<sense::RaplDomain> domains{sense::RaplDomain::package, sense::RaplDomain::psys};
+    std::vector<std::string> constraints{"long_term"};
+    core::Watts step{1.0};
+    std::optional<core::Watts> min;    // configured floor
+    double min_fraction_of_max = 0.5;  // floor as a fraction of the constraint's max (a 50% cap at most)
+    std::optional<core::Watts> max;    // configured ceiling
+    sense::RaplDiscoveryOptions discovery;
+};
+
+// [act.rapl] (docs/config.md): whether the agent makes this actuator, its options, and the least time between
+// two changes of one knob, which the SafetyShield enforces. Throws core::ConfigError naming the key.
+struct RaplActuatorConfig {
+    bool enable = true;
+    RaplActuatorOptions options;
+    core::Seconds min_interval{10.0};
+};
+RaplActuatorConfig read_rapl_actuator_config(const core::ConfigSection& section);
+
+class RaplPowerLimitActuator final : public Actuator {
+public:
+    explicit RaplPowerLimitActuator(const core::RootedFs& fs, RaplActuatorOptions options = {});
+    // Puts back what is still changed (normally restore() ran already and this writes nothing).
+    ~RaplPowerLimitActuator() override;
+    RaplPowerLimitActuator(const RaplPowerLimitActuator&) = delete;
+    RaplPowerLimitActuator& operator=(const RaplPowerLimitActuator&) = delete;
+
+    [[nodiscard]] std::string name() const override { return "rapl"; }
+    // Walks powercap on the first call; later calls return the same knobs with current values.
+    std::vector<Knob> discover() override;
+    [[nodiscard]] std::vector<double> current() const override { return m_knobs.current(); }
+    core::Result<void> save() override { return m_knobs.save(); }
+    core::Result<void> apply(std::span<const KnobSetting> settings) override {
+        return m_knobs.apply(settings);
+    }
+    core::Result<void> restore() override { return m_knobs.restore(); }
+
+    [[nodiscard]] const std::vector<sense::Unavailable>& unavailable() const { return m_unavailable; }
+    [[nodiscard]] std::vector<std::string> changed() const { return m_knobs.changed(); }
+
+private:
+    void discover_zone(const sense::RaplZone& zone);
+
+    const core::RootedFs& m_fs;
+    RaplActuatorOptions m_options;
+    bool m_discovered = false;
+    SysfsKnobSet m_knobs;
+    std::vector<sense::Unavailable> m_unavailable;
+};
+
+}  // namespace joulepilot::act
