@@ -42,6 +42,57 @@ echo "== node sensing cost per tick (fixture node) and NVML read cost (fake libr
 [ -x "$build/bench/sense_bench" ] && "$build/bench/sense_bench" --benchmark_out="$out/sense_bench.json" --benchmark_out_format=json
 [ -x "$build/bench/nvml_bench" ] && "$build/bench/nvml_bench" --benchmark_out="$out/nvml_bench.json" --benchmark_out_format=json
 
+echo "== node actuation: one batch (8 fake GPUs x 2 knobs, 2 RAPL limits, cpufreq on 8/64 policies; target <= 1 ms)"
+[ -x "$build/bench/act_bench" ] && "$build/bench/act_bench" --benchmark_out="$out/act_bench.json" --benchmark_out_format=json
+
 echo "== scheduler: fast planner speed, and the carbon/forecast/gap study (joulepilot schedule study)"
 [ -x "$build/bench/sched_bench" ] && "$build/bench/sched_bench" --benchmark_out="$out/sched_bench.json" --benchmark_out_format=json
 "$bin" schedule study --jobs 2000 --time-limit 60 --json "$out/sched_study.json"
+
+echo "== ledger: ingest of a day of 1 s samples for 100 series (8.64 M rows), then that day queried back"
+# The day's file (~170 MB) goes to $JOULEPILOT_BENCH_DIR (default /tmp) and is removed afterwards.
+if [ -x "$build/bench/ledger_bench" ]; then
+    "$build/bench/ledger_bench" --benchmark_out="$out/ledger_bench.json" --benchmark_out_format=json
+    rm -f "${JOULEPILOT_BENCH_DIR:-/tmp}"/joulepilot-ledger-bench.db*
+fi
+
+echo "== issue 6: the learned energy model (held-out error), then every policy per scenario with Shapley attribution"
+"$bin" train model --out "$out/energy_model.json" | tee "$out/train_model.txt"
+for scenario in default azure-conv azure-code; do
+    echo "-- bench $scenario"
+    "$bin" bench --scenario "$scenario" --model "$out/energy_model.json" --no-progress \
+        --json "$out/bench_$scenario.json" --report "$out/bench_$scenario.html" | tee "$out/bench_$scenario.txt"
+done
+
+echo "== HTTP API under load (issue 5): wrk on loopback against GET /v1/status, the view updated every second"
+if [ -x "$build/bench/api_bench_server" ] && command -v wrk >/dev/null; then
+    "$build/bench/api_bench_server" --seconds 14 >"$out/api_bench_url.txt" 2>"$out/api_bench_server.txt" &
+    api_pid=$!
+    for _ in $(seq 50); do grep -q '^http' "$out/api_bench_url.txt" 2>/dev/null && break; sleep 0.1; done
+    wrk -t2 -c16 -d10s --latency "$(grep '^http' "$out/api_bench_url.txt")/v1/status" | tee "$out/api_wrk_status.txt"
+    wait "$api_pid"
+    cat "$out/api_bench_server.txt"
+else
+    echo "skipped: needs $build/bench/api_bench_server and wrk (Debian package wrk)"
+fi
+
+echo "== issue 6: bandit on a steady load (azure-conv, 30 simulated minutes) against every fixed arm"
+# Each fixed arm is the bandit policy holding one setting ([policy.bandit] fixed = "MHz,cap"); the
+# bandit itself learns online, from the energy model's priors (default model file) or without it.
+bandit_dir=$(mktemp -d)
+for clock in 1980 1740 1500 1260; do
+    for cap in 64 128 256; do
+        printf '[policy.bandit]\nfixed = "%s,%s"\n' "$clock" "$cap" > "$bandit_dir/fixed.toml"
+        "$bin" twin run --scenario azure-conv --duration 30m --policy bandit --config "$bandit_dir/fixed.toml" \
+            --no-progress --json "$out/bandit_fixed_${clock}_${cap}.json" >/dev/null
+    done
+done
+"$bin" twin run --scenario azure-conv --duration 30m --policy bandit --no-progress --json "$out/bandit.json" >/dev/null
+printf '[policy.bandit]\nmodel = "/nonexistent"\n' > "$bandit_dir/nomodel.toml"
+"$bin" twin run --scenario azure-conv --duration 30m --policy bandit --config "$bandit_dir/nomodel.toml" \
+    --no-progress --json "$out/bandit_nomodel.json" >/dev/null
+rm -rf "$bandit_dir"
+python3 scripts/bandit_summary.py "$out"
+
+echo "== issue 6: rl decision latency (forward pass) and training (joulepilot train rl; budget --minutes)"
+[ -x "$build/bench/rl_bench" ] && "$build/bench/rl_bench" --benchmark_out="$out/rl_bench.json" --benchmark_out_format=json

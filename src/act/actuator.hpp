@@ -25,6 +25,10 @@ public:
     // Writes the settings (all knobs named are this actuator's, values already inside their domains).
     virtual core::Result<void> apply(std::span<const KnobSetting> settings) = 0;
     virtual core::Result<void> restore() = 0;
+    // The current values become the baseline: nothing is left for restore() (or a destructor) to put back.
+    // The shield calls it after crash recovery wrote the originals from its state file, so the values the
+    // crashed run left are never "restored" again.
+    virtual void forget_changes() {}
 };
 
 }  // namespace joulepilot::act

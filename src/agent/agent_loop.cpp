@@ -2,6 +2,7 @@
 
 #include <exception>
 #include <span>
+#include <vector>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,11 +11,15 @@ namespace joulepilot::agent {
 
 namespace {
 
-// The service signals the SLO guard judges, in act::ServiceHealth's order. The twin and the Prometheus
-// sensor both offer them under these names.
-constexpr const char* kHealthSignals[] = {"service.slo_attainment_ratio", "service.ttft_p99_seconds",
-                                          "service.tpot_p99_seconds", "service.throughput_tokens_per_second",
-                                          "fleet.arrival_rate_rps"};
+// The service signals the SLO guard judges, in act::ServiceHealth's order, each with the names it goes by
+// (the twin's first, then the Prometheus sensor's; the first one the catalog has is used).
+const std::vector<std::vector<const char*>> kHealthSignals = {
+    {"service.slo_attainment_ratio"},
+    {"service.ttft_p99_seconds"},
+    {"service.tpot_p99_seconds"},
+    {"service.throughput_tokens_per_second", "service.output_tokens_per_second"},
+    {"fleet.arrival_rate_rps", "service.request_rate_rps"},
+};
 
 std::string describe(const decide::PredictedEffect& p) {
     std::string out;
@@ -46,7 +51,13 @@ AgentLoop::AgentLoop(core::Clock& clock, std::vector<sense::Sensor*> sensors, ac
         }
         m_signal_count.push_back(count);
     }
-    for (const char* name : kHealthSignals) m_health_signals.push_back(m_catalog->find(name));
+    for (const auto& names : kHealthSignals) {
+        std::optional<std::size_t> found;
+        for (const char* name : names) {
+            if (!found) found = m_catalog->find(name);
+        }
+        m_health_signals.push_back(found);
+    }
 }
 
 sense::Observation AgentLoop::sense_now() {

@@ -23,6 +23,7 @@
 #include "daemon/paced_clock.hpp"
 #include "decide/registry.hpp"
 #include "ledger/ledger.hpp"
+#include "sense/prom/prom_sensor.hpp"
 #include "twin/scenario.hpp"
 #include "twin/twin_world.hpp"
 
@@ -70,14 +71,21 @@ nlohmann::json section_as_json(const core::ConfigSection& section) {
     return out;
 }
 
-// Blocks SIGTERM/SIGINT in every thread and waits for them on one: the daemon stops after its tick.
+// SIGTERM and SIGINT, blocked in the calling thread. Called before any thread exists (the ledger's writer,
+// the HTTP workers), so every thread inherits the mask and only SignalWatcher's sigwait receives them.
+sigset_t block_stop_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    return set;
+}
+
+// Waits for SIGTERM/SIGINT on a thread of its own: the daemon stops after its current tick.
 class SignalWatcher {
 public:
-    explicit SignalWatcher(daemon::AgentDaemon& agent) {
-        sigemptyset(&m_set);
-        sigaddset(&m_set, SIGTERM);
-        sigaddset(&m_set, SIGINT);
-        pthread_sigmask(SIG_BLOCK, &m_set, nullptr);
+    SignalWatcher(daemon::AgentDaemon& agent, sigset_t set) : m_set(set) {
         m_thread = std::thread([this, &agent] {
             int signal = 0;
             if (sigwait(&m_set, &signal) == 0 && !m_done) {
@@ -101,6 +109,7 @@ private:
 };
 
 int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context) {
+    const sigset_t stop_signals = block_stop_signals();
     auto given = [&cmd](const char* name) { return cmd.count(name) > 0; };
     core::ConfigDocument doc =
         o.config_path.empty() ? core::ConfigDocument::empty() : core::ConfigDocument::load(o.config_path);
@@ -119,9 +128,9 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         throw BadInput("the decide interval must be at least the sense interval");
     }
     const std::string state_dir = agent.string("state_dir", "/var/lib/joulepilot");
-    settings.http.listen = given("--listen") ? o.listen : agent.string("listen", "127.0.0.1:9464");
-    const core::ConfigSection api = root.section("api");
-    settings.http.token_file = given("--token-file") ? o.token_file : api.string("token_file", "");
+    settings.http = serve::read_http_server_options(root.section("api"));
+    if (given("--listen")) settings.http.listen = o.listen;
+    if (given("--token-file")) settings.http.token_file = o.token_file;
     const std::string policy_name = given("--policy") ? o.policy : agent.string("policy", "static");
     if (given("--duration")) {
         auto seconds = core::parse_duration_s(o.duration);
@@ -137,6 +146,7 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
     // The world.
     std::unique_ptr<NodeSensors> node_sensors;
     std::unique_ptr<NodeActuators> node_actuators;
+    std::unique_ptr<sense::PromSensor> prom_sensor;
     std::unique_ptr<twin::TwinWorld> twin_world;
     std::unique_ptr<daemon::PacedClock> paced;
     core::SystemClock system_clock;
@@ -182,6 +192,11 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         std::cerr << fmt::format("agent: twin world, {} ({} requests over {:.1f} h) at {}x real time\n", scenario->name,
                                  scenario->workload.size(), scenario->duration_s / 3600, o.speed);
     } else {
+        // The service's SLO ([slo], as in `twin run`): what policies keep and the shield's guard judges.
+        const core::ConfigSection slo = root.section("slo");
+        settings.loop.constraints.slo_ttft = core::Seconds(slo.number("ttft_s", 1.0, 0.001, 3600));
+        settings.loop.constraints.slo_tpot = core::Seconds(slo.number("tpot_s", 0.1, 0.0001, 60));
+        settings.loop.constraints.slo_target = slo.number("target", 0.99, 0.0, 1.0);
         NodeSensorOptions sensor_options;
         sensor_options.root = o.root;
         apply_node_config(root, sensor_options);
@@ -189,6 +204,18 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         node_actuators = std::make_unique<NodeActuators>(root.section("act"), node_sensors->fs(), sensor_options);
         world.clock = &system_clock;
         for (const auto& s : node_sensors->sensors()) world.sensors.push_back(s.sensor.get());
+        // Service metrics (latency, SLO attainment, throughput) from Prometheus, when [prom] names a server:
+        // without them the SLO guard has nothing to judge.
+        sense::PromSensorOptions prom_options = sense::read_prom_options(root.section("prom"));
+        if (!prom_options.signals.empty()) {
+            auto prom = sense::PromSensor::create(prom_options, &system_clock);
+            if (!prom) throw BadInput("[prom]: " + prom.error().message);
+            prom_sensor = std::move(*prom);
+            world.sensors.push_back(prom_sensor.get());
+        } else {
+            spdlog::warn("agent: no [prom] service metrics configured: the SLO guard cannot judge changes, so keep "
+                         "the shield in observe or dry-run mode (docs/prometheus.md)");
+        }
         world.actuators = node_actuators->actuators();
         for (const auto& rule : node_actuators->default_rules()) shield_defaults.rules.add(rule);
         for (const auto& u : node_actuators->unavailable()) spdlog::info("agent: {}: {} ({})", u.what, u.reason, u.fix);
@@ -235,7 +262,7 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
     }
     std::cerr << fmt::format("agent: listening on 127.0.0.1:{} (policy {}, shield {})\n", (*daemon)->port(), policy_name,
                              "see /v1/status");
-    SignalWatcher watcher(**daemon);
+    SignalWatcher watcher(**daemon, stop_signals);
     return (*daemon)->run();
 }
 

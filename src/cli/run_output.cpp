@@ -6,6 +6,37 @@
 
 namespace joulepilot::cli {
 
+namespace {
+
+nlohmann::json shield_json(const twin::RunSummary& run) {
+    nlohmann::json events = nlohmann::json::array();
+    for (const twin::ShieldEvent& e : run.shield_events) {
+        events.push_back({{"t_s", e.t_s}, {"kind", e.kind}, {"knob", e.knob}, {"before", e.before},
+                          {"after", e.after}, {"reason", e.reason}});
+    }
+    return {{"canaries", run.canaries}, {"rollbacks", run.rollbacks}, {"refused", run.refused_changes},
+            {"events", std::move(events)}};
+}
+
+// One line per policy whose changes the shield canaried, rolled back or refused, and its rollbacks.
+std::string format_shield_lines(const std::vector<twin::RunSummary>& runs) {
+    std::string out;
+    for (const auto& r : runs) {
+        if (r.canaries == 0 && r.rollbacks == 0 && r.refused_changes == 0) continue;
+        out += fmt::format("shield ({}): {} canaries, {} rollbacks by the SLO guard, {} settings refused\n", r.policy,
+                           r.canaries, r.rollbacks, r.refused_changes);
+        int shown = 0;
+        for (const auto& e : r.shield_events) {
+            if (e.kind != "rollback" || e.reason.rfind("canary failed", 0) == 0) continue;
+            if (++shown > 3) break;
+            out += fmt::format("  t={:.0f} s rollback {} {:g} -> {:g}: {}\n", e.t_s, e.knob, e.before, e.after, e.reason);
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
 nlohmann::json summary_to_json(const twin::RunSummary& run, bool with_timeline) {
     nlohmann::json j = {
         {"scenario", run.scenario},
@@ -32,6 +63,7 @@ nlohmann::json summary_to_json(const twin::RunSummary& run, bool with_timeline) 
         {"decode_iterations", run.decode_iterations},
         {"decisions", run.decisions},
         {"knob_changes", run.knob_changes},
+        {"shield", shield_json(run)},
     };
     if (with_timeline) {
         nlohmann::json timeline = nlohmann::json::array();
@@ -77,6 +109,7 @@ std::string format_run_table(const std::vector<twin::RunSummary>& runs, double s
         "SLO: TTFT <= {:.2f} s and TPOT <= {:.0f} ms. IT = GPU energy; facility = IT x PUE (PUE is estimated: a "
         "stated model of outside temperature and load). CO2 from the hour's grid intensity.\n",
         slo_ttft_s, slo_tpot_s * 1000);
+    out += format_shield_lines(runs);
     return out;
 }
 

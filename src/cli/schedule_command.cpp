@@ -1,17 +1,25 @@
 // `joulepilot schedule`: plan a queue of flexible jobs over hours and sites (plan), check a plan made on
-// forecasts against what happened (evaluate), and reproduce the benchmark numbers (study).
+// forecasts against what happened (evaluate), reproduce the benchmark numbers (study), and carry a plan
+// out on Kubernetes (run: suspended Jobs released at their slots, src/sched/kube_controller).
 #include "cli/schedule_command.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "core/civil_time.hpp"
+#include "act/kube/kube_client.hpp"
+#include "core/clock.hpp"
 #include "sched/evaluation.hpp"
+#include "sched/kube_controller.hpp"
 #include "sched/report.hpp"
 #include "sched/study.hpp"
 
@@ -38,7 +46,24 @@ struct ScheduleOptions {
     // study
     int study_jobs = 2000;
     std::string study_parts = "carbon,forecast,gap";
+    // run
+    std::string plan_path;
+    bool kube = false;
+    std::string ns;
+    bool dry_run = false;
+    bool once = false;
+    double interval_s = 60;
+    bool json_lines = false;
+    std::string state_path;
+    std::string job_template;
+    std::string kubeconfig;
+    std::string kube_context;
+    std::string site;
 };
+
+// Set by SIGINT/SIGTERM so that `schedule run` ends between passes, never in the middle of one.
+std::atomic<bool> g_stop_requested{false};
+extern "C" void request_stop(int /*signal*/) { g_stop_requested = true; }
 
 template <class T>
 T value_or_bad_input(core::Result<T> result) {
@@ -148,6 +173,68 @@ int schedule_study(const ScheduleOptions& o, const CommandContext& context) {
     return kExitOk;
 }
 
+void print_pass(const sched::PassReport& pass, bool json_lines) {
+    if (json_lines) {
+        std::cout << pass.to_json().dump() << "\n" << std::flush;
+    } else {
+        std::cout << pass.text() << std::flush;
+    }
+    for (const sched::JobOutcome& o : pass.jobs) {
+        if (o.action == "deadline_missed" || o.action == "error")
+            std::cerr << (o.action == "error" ? "error: " : "warning: ") << o.id << ": " << o.message << "\n";
+    }
+}
+
+int schedule_run(const ScheduleOptions& o, const CommandContext& /*context*/) {
+    if (!o.kube) throw BadInput("schedule run: only the Kubernetes backend exists so far: pass --kube");
+    auto credentials = act::kube::load_default_credentials(o.kubeconfig, o.kube_context);
+    if (!credentials) throw BadInput(credentials.error().message);
+    auto client = act::kube::KubeClient::create(std::move(*credentials));
+    if (!client) throw BadInput(client.error().message);
+    sched::JobTemplates templates = sched::JobTemplates::none();
+    if (!o.job_template.empty()) templates = value_or_bad_input(sched::JobTemplates::open(o.job_template));
+    sched::KubeControllerOptions options;
+    options.ns = o.ns.empty() ? client->default_namespace() : o.ns;
+    options.dry_run = o.dry_run;
+    if (!o.site.empty()) options.site = o.site;
+    const std::string state_path = o.state_path.empty() ? o.plan_path + ".state.json" : o.state_path;
+    sched::JsonFileJobStateStore store(state_path);
+    core::SystemClock clock;
+    auto controller =
+        value_or_bad_input(sched::KubeController::create(*client, store, clock, std::move(templates), options));
+    sched::PlanFileWatcher watcher(o.plan_path);
+    bool have_plan = false;
+
+    std::signal(SIGINT, request_stop);
+    std::signal(SIGTERM, request_stop);
+    int backoff = 1;
+    while (true) {
+        auto plan = watcher.poll();
+        if (!plan) {
+            if (!have_plan) throw BadInput(plan.error().message);
+            std::cerr << "error: " << plan.error().message << " (the previous plan stays in force)\n";
+        } else if (*plan) {
+            if (have_plan) std::cerr << "plan " << o.plan_path << " changed: re-read\n";
+            controller.set_plan(std::move(**plan));
+            have_plan = true;
+        }
+        const sched::PassReport pass = controller.reconcile();
+        print_pass(pass, o.json_lines);
+        if (o.once) return pass.api_unavailable || pass.count("error") > 0 ? kExitFailure : kExitOk;
+        // While the API server is unavailable, come back less often (up to 16 intervals apart).
+        backoff = pass.api_unavailable ? std::min(backoff * 2, 16) : 1;
+        const auto until = std::chrono::steady_clock::now() +
+                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(o.interval_s * backoff));
+        while (!g_stop_requested && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (g_stop_requested) {
+            std::cerr << "stopping: state kept in " << state_path << "\n";
+            return kExitOk;
+        }
+    }
+}
+
 template <class F>
 void set_action(CLI::App* cmd, CommandContext& context, std::shared_ptr<ScheduleOptions> options, F run) {
     cmd->callback([cmd, &context, options, run] {
@@ -167,7 +254,7 @@ void set_action(CLI::App* cmd, CommandContext& context, std::shared_ptr<Schedule
 }
 
 void add_common(CLI::App* cmd, ScheduleOptions& o) {
-    cmd->add_option("--jobs", o.jobs_path, "Jobs: JSON or CSV (docs/scheduling.md)")
+    cmd->add_option("--jobs", o.jobs_path, "Jobs: JSON, YAML or CSV (docs/scheduling.md)")
         ->required()
         ->check(CLI::ExistingFile);
     cmd->add_option("--sites", o.sites_path, "Sites and objective weights: TOML or JSON")
@@ -242,6 +329,36 @@ void add_schedule_command(CLI::App& app, CommandContext& context) {
     study->add_option("--seed", study_options->seed, "Seed of the job queues")->capture_default_str();
     study->add_option("--json", study_options->json_path, "Write the numbers as JSON to this file");
     set_action(study, context, study_options, schedule_study);
+
+    auto run_options = std::make_shared<ScheduleOptions>();
+    CLI::App* run = schedule->add_subcommand(
+        "run",
+        "Carry out a plan on Kubernetes: create each job as a suspended Job (or adopt one labelled "
+        "joulepilot.io/job-id=<id>), release it at its planned start, never after its deadline "
+        "(docs/kubernetes.md)");
+    run->add_option("--plan", run_options->plan_path, "Plan written by `schedule plan --json FILE`; re-read when it changes")
+        ->required()
+        ->check(CLI::ExistingFile);
+    run->add_flag("--kube", run_options->kube, "Submit to Kubernetes (the only backend; required)");
+    run->add_option("--namespace", run_options->ns, "Namespace of the Jobs (default: the credentials' namespace)");
+    run->add_flag("--dry-run", run_options->dry_run, "Print what would be created and released; write nothing");
+    run->add_flag("--once", run_options->once,
+                  "One reconcile pass, then exit (for cron and tests); status 1 when a job had an error");
+    run->add_option("--interval", run_options->interval_s, "Seconds between passes in loop mode")
+        ->check(CLI::Range(1.0, 86400.0))
+        ->capture_default_str();
+    run->add_flag("--json", run_options->json_lines, "Print each pass as one line of JSON");
+    run->add_option("--state", run_options->state_path,
+                    "Controller state file (default: the plan's path + .state.json)");
+    run->add_option("--job-template", run_options->job_template,
+                    "Job manifest (YAML/JSON) for jobs without a Job, or a directory of <id>.yaml; without it "
+                    "Jobs must exist (adopted by label)")
+        ->check(CLI::ExistingPath);
+    run->add_option("--kubeconfig", run_options->kubeconfig,
+                    "kubeconfig file (default: in-cluster service account, else $KUBECONFIG, else ~/.kube/config)");
+    run->add_option("--context", run_options->kube_context, "kubeconfig context (default: current-context)");
+    run->add_option("--site", run_options->site, "Only the jobs planned at this site (one cluster per site)");
+    set_action(run, context, run_options, schedule_run);
 }
 
 }  // namespace joulepilot::cli

@@ -1,5 +1,6 @@
 #pragma once
-// `joulepilot schedule plan|evaluate|study`: carbon- and cost-aware planning of flexible jobs (src/sched).
+// `joulepilot schedule plan|evaluate|study|run`: carbon- and cost-aware planning of flexible jobs (src/sched)
+// and the Kubernetes controller that carries a plan out.
 
 #include <CLI/CLI.hpp>
 

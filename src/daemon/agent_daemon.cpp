@@ -179,7 +179,8 @@ public:
                 observation->time = observation->time + core::Seconds(m_world.epoch_unix_s);
                 // Efficiency from the service's own signals, when the world has them (derived).
                 const auto power = observation->get("fleet.power_watts");
-                const auto tokens = observation->get("service.throughput_tokens_per_second");
+                auto tokens = observation->get("service.throughput_tokens_per_second");
+                if (!tokens) tokens = observation->get("service.output_tokens_per_second");
                 if (power && tokens && *tokens > 0) {
                     s.efficiency.energy_per_token_joules = *power / *tokens;
                     s.efficiency.tokens_per_joule = *tokens / std::max(*power, 1e-9);

@@ -14,6 +14,7 @@
 
 #include "core/civil_time.hpp"
 #include "core/csv.hpp"
+#include "sched/yaml_json.hpp"
 
 namespace joulepilot::sched {
 
@@ -208,13 +209,10 @@ std::string lower(std::string text) {
 
 }  // namespace
 
-core::Result<std::vector<Job>> parse_jobs_json(std::string_view text, const std::string& source_name) {
-    json document;
-    try {
-        document = json::parse(text);
-    } catch (const json::parse_error& e) {
-        return core::fail(fmt::format("{}: not valid JSON: {}", source_name, e.what()));
-    }
+namespace {
+
+// The JSON shape of a job file (a list, or {"jobs": [...]}), whichever format it was read from.
+core::Result<std::vector<Job>> jobs_of_document(const json& document, const std::string& source_name) {
     const json* list = &document;
     std::string prefix;
     if (document.is_object()) {
@@ -240,6 +238,24 @@ core::Result<std::vector<Job>> parse_jobs_json(std::string_view text, const std:
         jobs.push_back(std::move(*job));
     }
     return check_unique(std::move(jobs));
+}
+
+}  // namespace
+
+core::Result<std::vector<Job>> parse_jobs_json(std::string_view text, const std::string& source_name) {
+    json document;
+    try {
+        document = json::parse(text);
+    } catch (const json::parse_error& e) {
+        return core::fail(fmt::format("{}: not valid JSON: {}", source_name, e.what()));
+    }
+    return jobs_of_document(document, source_name);
+}
+
+core::Result<std::vector<Job>> parse_jobs_yaml(std::string_view text, const std::string& source_name) {
+    auto document = parse_yaml_as_json(text, source_name);
+    if (!document) return tl::unexpected(document.error());
+    return jobs_of_document(*document, source_name);
 }
 
 core::Result<std::vector<Job>> read_jobs_csv(const std::filesystem::path& path) {
@@ -318,19 +334,16 @@ core::Result<std::vector<Job>> read_jobs_csv(const std::filesystem::path& path) 
 core::Result<std::vector<Job>> read_jobs(const std::filesystem::path& path) {
     const std::string extension = lower(path.extension().string());
     if (extension == ".csv") return read_jobs_csv(path);
-    if (extension == ".json") {
+    const bool yaml = extension == ".yaml" || extension == ".yml";
+    if (extension == ".json" || yaml) {
         std::ifstream in(path);
         if (!in) return core::fail(fmt::format("{}: cannot open", path.string()));
         std::stringstream text;
         text << in.rdbuf();
-        return parse_jobs_json(text.str(), path.string());
+        return yaml ? parse_jobs_yaml(text.str(), path.string()) : parse_jobs_json(text.str(), path.string());
     }
-    if (extension == ".yaml" || extension == ".yml") {
-        return core::fail(fmt::format(
-            "{}: YAML job files are not supported yet; use JSON or CSV (same fields)", path.string()));
-    }
-    return core::fail(
-        fmt::format("{}: unknown job file type '{}' (expected .json or .csv)", path.string(), extension));
+    return core::fail(fmt::format("{}: unknown job file type '{}' (expected .json, .yaml, .yml or .csv)",
+                                  path.string(), extension));
 }
 
 }  // namespace joulepilot::sched

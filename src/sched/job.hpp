@@ -3,9 +3,9 @@
 //
 // A job is given by two of (duration, energy, average power); the third follows. Power is the average IT
 // power of the whole job (all its GPUs and their share of the host), in W. Times are Unix seconds (UTC).
-// Readers accept JSON (an array, or {"jobs": [...]}) and CSV (one job per row, a header naming the
-// columns); every error names the file, the line (CSV) or the job's index and id (JSON), and the field.
-// YAML is not read: see docs/scheduling.md.
+// Readers accept JSON and YAML (a list, or {"jobs": [...]}; same fields) and CSV (one job per row, a header
+// naming the columns); every error names the file, the line (CSV, YAML syntax) or the job's index and id
+// (JSON, YAML), and the field.
 
 #include <filesystem>
 #include <optional>
@@ -44,9 +44,11 @@ struct Job {
     [[nodiscard]] core::Joules energy() const { return power * duration; }
 };
 
-// By extension: .json or .csv (case-insensitive). Fails on the first bad job with file, line and field.
+// By extension: .json, .yaml/.yml or .csv (case-insensitive). Fails on the first bad job with file, line
+// and field.
 core::Result<std::vector<Job>> read_jobs(const std::filesystem::path& path);
 core::Result<std::vector<Job>> parse_jobs_json(std::string_view text, const std::string& source_name);
+core::Result<std::vector<Job>> parse_jobs_yaml(std::string_view text, const std::string& source_name);
 core::Result<std::vector<Job>> read_jobs_csv(const std::filesystem::path& path);
 
 }  // namespace joulepilot::sched

@@ -22,6 +22,16 @@ struct TimelinePoint {
     double queue_requests = 0;       // mean requests waiting
 };
 
+// Something the safety shield did on its own or refused, for the run's output (canary, rollback, ...).
+struct ShieldEvent {
+    double t_s = 0;
+    std::string kind;  // canary, release, rollback, disable
+    std::string knob;
+    double before = 0;
+    double after = 0;
+    std::string reason;
+};
+
 struct RunSummary {
     std::string scenario;
     std::string policy;
@@ -47,6 +57,10 @@ struct RunSummary {
     std::uint64_t decode_iterations = 0;
     std::uint64_t decisions = 0;
     std::uint64_t knob_changes = 0;
+    std::uint64_t canaries = 0;            // changes the shield tried on one device first
+    std::uint64_t rollbacks = 0;           // changes the SLO guard undid
+    std::uint64_t refused_changes = 0;     // settings the shield refused (bounds, rate limit, back-off, canary)
+    std::vector<ShieldEvent> shield_events;  // canaries, releases, rollbacks (first 200)
     std::vector<TimelinePoint> timeline;
 };
 

@@ -14,6 +14,8 @@
 //   replica.<i>.state               0 parked, 1 waking, 2 serving, 3 draining (will park when empty)
 // Fleet and service:
 //   fleet.arrival_rate_rps          arrivals per second over the last sense interval
+//   fleet.prompt_tokens_per_s       prompt tokens of arriving requests per second (vLLM prompt_tokens_total)
+//   fleet.generation_tokens_per_s   output tokens generated per second (vLLM generation_tokens_total)
 //   fleet.queue_requests            requests waiting in all replicas
 //   fleet.power_watts               sum of GPU power
 //   service.ttft_p99_seconds        p99 time to first token of requests whose first token came in the last 60 s

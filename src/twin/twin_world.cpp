@@ -59,6 +59,10 @@ public:
                            "0 parked, 1 waking, 2 serving, 3 draining"});
         }
         out.push_back({"fleet.arrival_rate_rps", "requests/s", Provenance::derived, "arrivals per second"});
+        out.push_back({"fleet.prompt_tokens_per_s", "tokens/s", Provenance::derived,
+                       "prompt tokens of the requests that arrived, per second"});
+        out.push_back({"fleet.generation_tokens_per_s", "tokens/s", Provenance::derived,
+                       "output tokens generated per second"});
         out.push_back({"fleet.queue_requests", "requests", Provenance::measured, "waiting in all replicas"});
         out.push_back({"fleet.power_watts", "W", Provenance::derived, "sum of GPU power"});
         out.push_back({"service.ttft_p99_seconds", "s", Provenance::measured, "p99 TTFT over the last 60 s"});
@@ -97,6 +101,10 @@ public:
         }
         const std::uint64_t arrivals = m_fleet.arrivals();
         put_rate(static_cast<double>(arrivals - m_last_arrivals));
+        const double prompt_tokens = m_fleet.arrived_prompt_tokens();
+        const double generated = m_fleet.generated_tokens();
+        put_rate(prompt_tokens - m_last_prompt_tokens);
+        put_rate(generated - m_last_generated);
         put(static_cast<double>(queued));
         samples[k++] = dt > 0 ? sense::Sample{fleet_power, true} : sense::Sample{};
         const ServiceWindow window = m_fleet.service_window();
@@ -104,6 +112,8 @@ public:
         samples[k++] = window.tpot_p99_s ? sense::Sample{*window.tpot_p99_s, true} : sense::Sample{};
         samples[k++] = window.slo_attainment ? sense::Sample{*window.slo_attainment, true} : sense::Sample{};
         m_last_arrivals = arrivals;
+        m_last_prompt_tokens = prompt_tokens;
+        m_last_generated = generated;
         m_last_time = now;
         return {};
     }
@@ -112,6 +122,8 @@ private:
     FleetSim& m_fleet;
     std::vector<ReplicaCounters> m_last;
     std::uint64_t m_last_arrivals = 0;
+    double m_last_prompt_tokens = 0;
+    double m_last_generated = 0;
     double m_last_time = 0;
 };
 

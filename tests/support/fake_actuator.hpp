@@ -37,11 +37,13 @@ public:
         m_values = m_saved;
         return {};
     }
+    void forget_changes() override { ++forgets; }
     [[nodiscard]] double value(std::size_t i) const { return m_values[i]; }
 
     int saves = 0;
     int applies = 0;
     int restores = 0;
+    int forgets = 0;
     bool fail_save = false;
     bool fail_apply = false;
 

@@ -519,4 +519,12 @@ bool NvmlActuator::is_changed(std::size_t slot) const {
     return std::find(m_changed.begin(), m_changed.end(), slot) != m_changed.end();
 }
 
+void NvmlActuator::forget_changes() {
+    for (Slot& slot : m_slots) {
+        slot.original_saved = false;
+        slot.written_mw.reset();
+    }
+    m_changed.clear();
+}
+
 }  // namespace joulepilot::act

@@ -91,6 +91,7 @@ public:
     core::Result<void> save() override;
     core::Result<void> apply(std::span<const KnobSetting> settings) override;
     core::Result<void> restore() override;
+    void forget_changes() override;
 
     // What discovery could not offer and why (for `joulepilot sensors`-style listings).
     [[nodiscard]] const std::vector<sense::Unavailable>& unavailable() const { return m_unavailable; }

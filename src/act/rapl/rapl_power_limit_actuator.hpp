@@ -71,6 +71,7 @@ public:
         return m_knobs.apply(settings);
     }
     core::Result<void> restore() override { return m_knobs.restore(); }
+    void forget_changes() override { m_knobs.forget(); }
 
     [[nodiscard]] const std::vector<sense::Unavailable>& unavailable() const { return m_unavailable; }
     [[nodiscard]] std::vector<std::string> changed() const { return m_knobs.changed(); }

@@ -350,6 +350,7 @@ ShieldReport SafetyShield::submit_impl(const ChangeRequest& request, core::Secon
     }
 
     // The canary: with risky moves on several targets, the first target goes alone.
+    std::set<std::size_t> canary_outcomes;  // the canary's own settings (written now)
     if (!risky.empty() && !released && m_settings.canary.hold.value() > 0) {
         if (m_canary) {
             for (const Write& w : risky) {
@@ -383,6 +384,7 @@ ShieldReport SafetyShield::submit_impl(const ChangeRequest& request, core::Secon
                 for (const Write& w : canary) {
                     report.outcomes[w.outcome].reason += (report.outcomes[w.outcome].reason.empty() ? "" : "; ") +
                                                          std::string("canary");
+                    canary_outcomes.insert(w.outcome);
                 }
             }
             risky = std::move(canary);
@@ -406,10 +408,12 @@ ShieldReport SafetyShield::submit_impl(const ChangeRequest& request, core::Secon
             m_probation->changes.insert(m_probation->changes.end(), changes.begin(), changes.end());
         }
     }
-    for (const auto& out : report.outcomes) {
+    for (std::size_t i = 0; i < report.outcomes.size(); ++i) {
+        const auto& out = report.outcomes[i];
         if (out.outcome == Outcome::unchanged) continue;
-        const bool canary = out.reason.find("canary") != std::string::npos;
-        audit(now, released ? "release" : (canary ? "canary" : "change"), out, request.requested_by, request.rationale, request.predicted);
+        const bool canary = canary_outcomes.count(i) != 0 && out.outcome != Outcome::failed;
+        const char* kind = released ? "release" : (canary ? "canary" : (out.outcome == Outcome::pending ? "pending" : "change"));
+        audit(now, kind, out, request.requested_by, request.rationale, request.predicted);
     }
     return report;
 }
@@ -575,7 +579,9 @@ core::Result<ShieldReport> SafetyShield::recover(core::Seconds now) {
     }
     std::string errors;
     for (auto& [o, settings] : by_owner) {
-        if (auto applied = m_owners[o].actuator->apply(settings); !applied) {
+        auto applied = m_owners[o].actuator->apply(settings);
+        if (applied) m_owners[o].actuator->forget_changes();  // the originals are the baseline again
+        if (!applied) {
             errors += (errors.empty() ? "" : "; ") + applied.error().message;
             for (auto& out : report.outcomes) {
                 for (const auto& s : settings) {

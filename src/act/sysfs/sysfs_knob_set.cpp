@@ -236,6 +236,11 @@ std::vector<std::string> SysfsKnobSet::changed() const {
     return names;
 }
 
+void SysfsKnobSet::forget() {
+    for (Entry& entry : m_knobs) entry.saved = false;
+    m_changed.clear();
+}
+
 void SysfsKnobSet::mark_changed(std::size_t index) {
     unmark_changed(index);
     m_changed.push_back(index);

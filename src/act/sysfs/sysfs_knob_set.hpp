@@ -70,6 +70,8 @@ public:
     core::Result<void> restore();
     // Knobs changed and not yet restored, least recently changed first.
     [[nodiscard]] std::vector<std::string> changed() const;
+    // Nothing is changed any more: the current values are the baseline (after crash recovery).
+    void forget();
     // Puts back what is still changed and logs a failure; for the owner's destructor.
     void restore_on_exit() noexcept;
 

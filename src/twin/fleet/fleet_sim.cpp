@@ -36,6 +36,12 @@ double FleetSim::total_it_energy_j() const {
     return sum;
 }
 
+double FleetSim::generated_tokens() const {
+    double sum = 0;
+    for (const auto& r : m_replicas) sum += r->counters().output_tokens;
+    return sum;
+}
+
 std::uint64_t FleetSim::total_iterations() const {
     std::uint64_t sum = 0;
     for (const auto& r : m_replicas) sum += r->counters().iterations;
@@ -126,6 +132,7 @@ void FleetSim::run_until(double t) {
             advance_replicas(arrival);
             m_now = arrival;
             route(m_next_arrival);
+            m_arrived_prompt_tokens += m_records[m_next_arrival].input_tokens;
             ++m_next_arrival;
             ++m_open.arrivals;
             continue;

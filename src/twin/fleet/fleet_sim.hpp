@@ -70,6 +70,12 @@ public:
     [[nodiscard]] const ReplicaModel& model() const { return m_model; }
 
     [[nodiscard]] std::uint64_t arrivals() const { return m_next_arrival; }
+    // Prompt tokens of every request that has arrived so far.
+    [[nodiscard]] double arrived_prompt_tokens() const { return m_arrived_prompt_tokens; }
+    // Output tokens generated so far by all replicas.
+    [[nodiscard]] double generated_tokens() const;
+    // The workload as given (arrival order): what an oracle with perfect knowledge of the load reads.
+    [[nodiscard]] const Workload& workload() const { return m_workload; }
     [[nodiscard]] std::size_t workload_size() const { return m_workload.size(); }
     [[nodiscard]] double total_it_energy_j() const;
     [[nodiscard]] std::uint64_t total_iterations() const;
@@ -93,6 +99,7 @@ private:
     double m_now = 0;
     std::uint32_t m_next_arrival = 0;
     std::size_t m_round_robin = 0;  // where the router's next scan starts
+    double m_arrived_prompt_tokens = 0;
 
     // Accounting.
     std::vector<FleetBucket> m_buckets;

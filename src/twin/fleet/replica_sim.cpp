@@ -161,6 +161,7 @@ void ReplicaSim::advance_to(double t) {
             m_counters.sm_active_s += prefill_s * kPrefillSmFraction + decode_s * decode_sm_fraction(decoding);
             m_counters.mem_active_s += prefill_s * kPrefillMemFraction + decode_s * kDecodeMemFraction;
             m_counters.iterations += 1;
+            m_counters.output_tokens += decoding + static_cast<double>(m_admitted.size());
             m_context_tokens += decoding + prompt_tokens + static_cast<double>(m_admitted.size());
             m_now += prefill_s + decode_s;
             ++m_iteration;
@@ -187,6 +188,7 @@ void ReplicaSim::advance_to(double t) {
         const double seconds = k * t0 + d * k * (k - 1) / 2;
         add_busy(seconds, m_model.decode_power(decoding, s).value() * seconds, decoding);
         m_counters.iterations += static_cast<std::uint64_t>(k);
+        m_counters.output_tokens += decoding * k;
         m_context_tokens += decoding * k;
         m_now += seconds;
         m_iteration += static_cast<std::uint64_t>(k);

@@ -47,6 +47,7 @@ struct ReplicaCounters {
     double sm_active_s = 0;   // busy time weighted by the fraction of SMs active
     double mem_active_s = 0;  // busy time weighted by memory activity
     std::uint64_t iterations = 0;
+    double output_tokens = 0;  // tokens generated (first tokens included)
 };
 
 class ReplicaSim {

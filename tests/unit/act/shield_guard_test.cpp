@@ -264,6 +264,7 @@ TEST(ShieldDurability, OriginalsAreOnDiskBeforeTheFirstWriteAndRecoveredAfterACr
     auto recovered = next.recover();
     ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
     EXPECT_EQ(recovered->count(Outcome::restored), 2u);
+    EXPECT_EQ(fake.forgets, 1);  // the originals are the actuator's baseline again
     EXPECT_EQ(fake.value(0), 1980e6);
     EXPECT_EQ(fake.value(4), 256);
     EXPECT_FALSE(std::filesystem::exists(file));

@@ -42,6 +42,8 @@ public:
             add(replica(i, "state"), "state", 2);
         }
         add("fleet.arrival_rate_rps", "requests/s", 5);
+        add("fleet.prompt_tokens_per_s", "tokens/s", 5000);
+        add("fleet.generation_tokens_per_s", "tokens/s", 2000);
         add("fleet.queue_requests", "requests", 0);
         add("fleet.power_watts", "W", 400.0 * replicas);
         add("service.ttft_p99_seconds", "s", 0.2);

@@ -13,11 +13,17 @@ core::ConfigSection policy_section(core::ConfigDocument& doc, std::string_view n
 }
 
 TEST(Registry, NamesInTableOrder) {
-    EXPECT_EQ(policy_names(), (std::vector<std::string>{"static", "threshold", "idle-fsm"}));
+    // Later registrations append; these come first, in this order.
+    const std::vector<std::string> names = policy_names();
+    ASSERT_GE(names.size(), 5U);
+    EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 5),
+              (std::vector<std::string>{"static", "threshold", "idle-fsm", "mpc", "oracle"}));
+    EXPECT_EQ(classic_policy_names(), (std::vector<std::string>{"static", "threshold", "idle-fsm"}));
 }
 
 TEST(Registry, EveryNameMakesItsPolicyWithDefaults) {
     for (const std::string& name : policy_names()) {
+        if (name == "oracle") continue;  // needs the twin: see OracleNeedsTheTwin
         auto doc = core::ConfigDocument::empty();
         auto policy = make_policy(name, policy_section(doc, name));
         ASSERT_TRUE(policy.has_value()) << name << ": " << policy.error().message;
@@ -30,7 +36,15 @@ TEST(Registry, UnknownNameListsTheKnownOnes) {
     auto doc = core::ConfigDocument::empty();
     const auto policy = make_policy("mpcc", policy_section(doc, "mpcc"));
     ASSERT_FALSE(policy.has_value());
-    EXPECT_EQ(policy.error().message, "unknown policy 'mpcc'; known policies: static, threshold, idle-fsm");
+    EXPECT_EQ(policy.error().message.rfind("unknown policy 'mpcc'; known policies: static, threshold, idle-fsm, mpc, oracle", 0), 0U)
+        << policy.error().message;
+}
+
+TEST(Registry, OracleNeedsTheTwin) {
+    auto doc = core::ConfigDocument::empty();
+    const auto policy = make_policy("oracle", policy_section(doc, "oracle"));
+    ASSERT_FALSE(policy.has_value());
+    EXPECT_NE(policy.error().message.find("only in the twin"), std::string::npos) << policy.error().message;
 }
 
 TEST(Registry, PassesEachPolicyItsOwnSection) {
@@ -56,6 +70,7 @@ TEST(Registry, UnknownKeyIsRejected) {
         {"static", "[policy.static]\nclock = 1\n"},
         {"threshold", "[policy.threshold]\nsample = 10\n"},
         {"idle-fsm", "[policy.idle-fsm]\nmin_actve = 2\n"},
+        {"mpc", "[policy.mpc]\nslo_margn = 0.8\n"},
     };
     for (const auto& [name, toml] : cases) {
         auto doc = core::ConfigDocument::parse(toml, "test.toml");
@@ -78,6 +93,10 @@ TEST(Registry, OutOfRangeValueIsRejected) {
         {"idle-fsm", "[policy.idle-fsm]\nmin_active = 0\n"},
         {"idle-fsm", "[policy.idle-fsm]\ntarget_utilization = 1.5\n"},
         {"idle-fsm", "[policy.idle-fsm]\ntrend_samples = \"sixty\"\n"},
+        {"mpc", "[policy.mpc]\nslo_margin = 2\n"},
+        {"mpc", "[policy.mpc]\ngroups = \"clocks,turbo\"\n"},
+        {"mpc", "[policy.mpc]\nclocks_mhz = \"1980,5000\"\n"},
+        {"oracle", "[policy.oracle]\nbatch_caps = \"0\"\n"},
     };
     for (const auto& [name, toml] : cases) {
         auto doc = core::ConfigDocument::parse(toml, "test.toml");

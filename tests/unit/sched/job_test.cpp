@@ -78,8 +78,9 @@ TEST(JobReader, JsonSyntaxError) {
                 AllOf(HasSubstr("jobs_syntax.json"), HasSubstr("not valid JSON"), HasSubstr("line 1")));
 }
 
-TEST(JobReader, YamlIsRefusedWithAHint) {
-    EXPECT_THAT(error_of(read_jobs(fixtures_dir() / "jobs.yaml")), HasSubstr("use JSON or CSV"));
+TEST(JobReader, YamlErrorsNameIndexIdAndField) {
+    EXPECT_THAT(error_of(read_jobs(fixtures_dir() / "jobs.yaml")),
+                AllOf(HasSubstr("jobs.yaml: jobs[0] (id 'a')"), HasSubstr("field 'gpus'")));
 }
 
 TEST(JobReader, MissingFile) {

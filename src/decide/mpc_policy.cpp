@@ -1,0 +1,160 @@
+#include "decide/mpc_policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "decide/static_policy.hpp"
+
+namespace joulepilot::decide {
+
+MpcConfig MpcConfig::from(const core::ConfigSection& section, const std::string& default_model_path) {
+    MpcConfig c;
+    c.model_path = section.string("model", default_model_path);
+    c.space = SearchSpace::from(section);
+    c.slo_margin = section.number("slo_margin", c.slo_margin, 0.05, 1.0);
+    c.forecast_margin = section.number("forecast_margin", c.forecast_margin, 0.0, 5.0);
+    c.horizon_s = section.number("horizon_s", c.horizon_s, 0.0, 3600.0);
+    c.park_hold_s = section.number("park_hold_s", c.park_hold_s, 0.0, 86400.0);
+    c.parked_power_w = section.number("parked_power_w", c.parked_power_w, 0.0, 2000.0);
+    return c;
+}
+
+MpcPolicy::MpcPolicy(MpcConfig config) : m_config(std::move(config)) {}
+
+MpcPolicy::MpcPolicy(MpcConfig config, std::shared_ptr<const learn::EnergyModel> model)
+    : m_config(std::move(config)), m_model(std::move(model)), m_loaded(true) {}
+
+Decision MpcPolicy::hold_static(const act::KnobSpace& knobs, const std::string& why) {
+    StaticPolicy fallback;
+    const learn::ObservationWindow nothing(1);
+    Decision d = fallback.decide(learn::ModelState{core::Seconds(0), nothing}, knobs, {});
+    d.rationale = fmt::format("mpc: {}; holding the static settings", why);
+    return d;
+}
+
+Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
+                           const Constraints& constraints) {
+    if (!m_loaded) {
+        m_loaded = true;
+        auto model = learn::EnergyModel::load(m_config.model_path, knob_space_signature(knobs));
+        if (model) {
+            m_model = std::make_shared<const learn::EnergyModel>(std::move(*model));
+        } else {
+            m_fallback = model.error().message;
+            spdlog::error("mpc: {}; falling back to the static settings", *m_fallback);
+        }
+    }
+    if (!m_model) return hold_static(knobs, m_fallback.value_or("no energy model"));
+
+    // 1. Forecast: one point per decision interval (the mean of its samples).
+    const learn::ObservationWindow& window = state.window;
+    const auto samples = static_cast<std::size_t>(std::max(1.0, m_config.decide_interval_s));
+    const auto rps = window.mean("fleet.arrival_rate_rps", samples);
+    const auto prompt = window.mean("fleet.prompt_tokens_per_s", samples);
+    const auto gen = window.mean("fleet.generation_tokens_per_s", samples);
+    if (rps) m_rps.update(*rps);
+    if (prompt) m_prompt.update(*prompt);
+    if (gen) m_gen.update(*gen);
+    if (!m_rps.ready() || !m_prompt.ready() || !m_gen.ready()) {
+        return hold_static(knobs, "no valid load observations yet to forecast from");
+    }
+    const int steps = std::max(1, static_cast<int>(std::ceil(m_config.horizon_s / m_config.decide_interval_s)));
+    const double grow = 1 + m_config.forecast_margin;
+    // The horizon's peak, and never below what is being observed now (a burst the forecast lags).
+    const double f_rps = std::max(m_rps.max_forecast(steps), m_rps.last()) * grow;
+    const double f_prompt = std::max(m_prompt.max_forecast(steps), m_prompt.last()) * grow;
+    const double f_gen = std::max(m_gen.max_forecast(steps), m_gen.last()) * grow;
+    if (!std::isfinite(f_rps) || !std::isfinite(f_prompt) || !std::isfinite(f_gen)) {
+        return hold_static(knobs, "the load forecast is not a number");
+    }
+
+    // 2. Predict every candidate in one batched call.
+    const CandidateGrid grid = make_grid(knobs, m_config.space);
+    if (grid.replicas == 0) return hold_static(knobs, "no replica.<i>.active knobs to plan over");
+    const bool count_free = (m_config.space.groups & kReplicas) != 0;
+    const int n_lo = count_free ? grid.min_active : grid.replicas;
+    const std::size_t rows = grid.configs.size() * static_cast<std::size_t>(grid.replicas - n_lo + 1);
+    m_rows.resize(rows * learn::kFeatureCount);
+    m_predictions.resize(rows);
+    std::size_t r = 0;
+    for (const ReplicaConfig& c : grid.configs) {
+        for (int n = n_lo; n <= grid.replicas; ++n, ++r) {
+            float* x = &m_rows[r * learn::kFeatureCount];
+            x[0] = static_cast<float>(f_rps / n);
+            x[1] = static_cast<float>(f_prompt / n);
+            x[2] = static_cast<float>(f_gen / n);
+            x[3] = static_cast<float>(c.clock_mhz);
+            x[4] = static_cast<float>(c.power_limit_w);
+            x[5] = static_cast<float>(c.batch_cap);
+            x[6] = static_cast<float>(c.fp8);
+        }
+    }
+    if (auto ok = m_model->predict(m_rows, m_predictions); !ok) return hold_static(knobs, ok.error().message);
+
+    // 3. The least fleet power among candidates whose latency upper bounds keep the SLO with margin.
+    using learn::Target;
+    const double ttft_limit = constraints.slo_ttft.value() * m_config.slo_margin;
+    const double tpot_limit = constraints.slo_tpot.value() * m_config.slo_margin;
+    double best_power = std::numeric_limits<double>::infinity();
+    double best_violation = std::numeric_limits<double>::infinity();
+    FleetAction best{grid.replicas, grid.defaults};
+    FleetAction least_bad{grid.replicas, grid.defaults};
+    const learn::Prediction* chosen = nullptr;
+    r = 0;
+    for (const ReplicaConfig& c : grid.configs) {
+        for (int n = n_lo; n <= grid.replicas; ++n, ++r) {
+            const learn::Prediction& p = m_predictions[r];
+            const double ttft = p.upper[static_cast<std::size_t>(Target::p99_ttft_s)];
+            const double tpot = p.upper[static_cast<std::size_t>(Target::p99_tpot_s)];
+            const double served = p.point[static_cast<std::size_t>(Target::throughput_tps)] * n;
+            const bool keeps_up = served >= 0.97 * f_gen / grow;
+            const double fleet_w = n * p.point[static_cast<std::size_t>(Target::power_w)] +
+                                   (grid.replicas - n) * m_config.parked_power_w;
+            if (ttft <= ttft_limit && tpot <= tpot_limit && keeps_up) {
+                if (fleet_w < best_power) {
+                    best_power = fleet_w;
+                    best = {n, c};
+                    chosen = &p;
+                }
+            } else if (n == grid.replicas) {
+                const double violation = std::max(ttft / ttft_limit, tpot / tpot_limit);
+                if (violation < best_violation) {
+                    best_violation = violation;
+                    least_bad = {n, c};
+                }
+            }
+        }
+    }
+    const bool feasible = chosen != nullptr;
+    FleetAction target = feasible ? best : least_bad;
+
+    // 4. Park only after holding the lower count; wake at once.
+    const std::vector<int> states = replica_states(window, grid.replicas);
+    const int up = replicas_up(states);
+    if (count_free && target.active < up) {
+        if (!m_lower_since_s) m_lower_since_s = state.now.value();
+        if (state.now.value() - *m_lower_since_s < m_config.park_hold_s) target.active = up;
+    } else {
+        m_lower_since_s.reset();
+    }
+
+    Decision decision;
+    decision.settings = actuate(knobs, states, target, m_config.space.groups);
+    decision.rationale = fmt::format(
+        "mpc: forecast {:.2f} req/s, {:.0f} output tok/s -> {} of {} replicas at {:.0f} MHz, batch cap {}, {}{}",
+        f_rps, f_gen, target.active, grid.replicas, target.config.clock_mhz, target.config.batch_cap,
+        target.config.fp8 != 0 ? "fp8" : "bf16", feasible ? "" : " (no candidate keeps the SLO margin: closest)");
+    spdlog::debug("t={:.0f} s {}", state.now.value(), decision.rationale);
+    if (chosen != nullptr) {
+        decision.predicted.fleet_power = core::Watts(best_power);
+        decision.predicted.p99_ttft = core::Seconds(chosen->upper[static_cast<std::size_t>(Target::p99_ttft_s)]);
+        decision.predicted.p99_tpot = core::Seconds(chosen->upper[static_cast<std::size_t>(Target::p99_tpot_s)]);
+    }
+    return decision;
+}
+
+}  // namespace joulepilot::decide

@@ -1,0 +1,72 @@
+#pragma once
+// `mpc`: model-predictive control over the fleet action space (fleet_plan.hpp). Every decision it
+//  1. forecasts the load (requests/s, prompt and output tokens/s) with Holt smoothing (learn/forecast),
+//     taking the highest forecast over the horizon a woken replica needs to serve (wake delay plus one
+//     decision) and adding `forecast_margin`;
+//  2. predicts, for every candidate (replica count x clock cap x batch cap x precision), one replica's
+//     power, p99 TTFT, p99 TPOT and throughput at its share of that load with the learned energy model,
+//     in one batched call;
+//  3. keeps the candidates whose conformal upper bounds of p99 TTFT and TPOT stay under `slo_margin` x
+//     the SLO and whose predicted throughput covers the forecast output tokens, and picks the one with
+//     the least predicted fleet power (serving replicas' power + parked replicas at `parked_power_w`);
+//     when none qualifies, the one closest to the SLO with every replica serving;
+//  4. parks replicas only after the lower count has been chosen for `park_hold_s` (wakes at once), and
+//     rolls the choice out through FleetActuation.
+// A missing, corrupt or foreign model file, or a forecast with no valid data, makes it hold the
+// `static` settings (through the shield like any decision), say why in the rationale, and keep
+// running. Owned by the loop thread.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/config.hpp"
+#include "decide/fleet_plan.hpp"
+#include "decide/policy.hpp"
+#include "learn/energy_model.hpp"
+#include "learn/forecast.hpp"
+
+namespace joulepilot::decide {
+
+struct MpcConfig {
+    std::string model_path;          // the energy model file (joulepilot train model)
+    SearchSpace space;
+    double slo_margin = 0.8;         // decide on upper bound <= margin x SLO
+    double forecast_margin = 0.10;   // added to the forecast load
+    double horizon_s = 60;           // how far ahead the load must be covered (wake delay + a decision)
+    double park_hold_s = 120;        // a lower replica count must be chosen this long before parking
+    double parked_power_w = 65;      // power of a parked replica (the fleet's idle floor)
+    double decide_interval_s = 10;   // the loop's decide interval (forecast step)
+
+    static MpcConfig from(const core::ConfigSection& section, const std::string& default_model_path);
+};
+
+class MpcPolicy final : public Policy {
+public:
+    explicit MpcPolicy(MpcConfig config);
+    // For tests and the bench: a model already in memory (shared, read-only).
+    MpcPolicy(MpcConfig config, std::shared_ptr<const learn::EnergyModel> model);
+
+    [[nodiscard]] std::string_view name() const override { return "mpc"; }
+    Decision decide(const learn::ModelState& state, const act::KnobSpace& knobs,
+                    const Constraints& constraints) override;
+
+    // Why the policy is holding static settings, if it is.
+    [[nodiscard]] const std::optional<std::string>& fallback_reason() const { return m_fallback; }
+
+private:
+    Decision hold_static(const act::KnobSpace& knobs, const std::string& why);
+
+    MpcConfig m_config;
+    std::shared_ptr<const learn::EnergyModel> m_model;
+    bool m_loaded = false;
+    std::optional<std::string> m_fallback;
+    learn::HoltForecaster m_rps;
+    learn::HoltForecaster m_prompt;
+    learn::HoltForecaster m_gen;
+    std::optional<double> m_lower_since_s;  // when a replica count below the current one was first chosen
+    std::vector<float> m_rows;
+    std::vector<learn::Prediction> m_predictions;
+};
+
+}  // namespace joulepilot::decide

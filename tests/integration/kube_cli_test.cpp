@@ -1,0 +1,144 @@
+// End to end: `joulepilot schedule run --kube --once` against the Kubernetes test double (a cpp-httplib
+// server on 127.0.0.1 that follows the API contract; tests/support/kube_test_double.hpp), with a kubeconfig
+// pointing at it: Jobs created suspended, the one whose slot has come released, a dry run that writes
+// nothing, a second pass that releases nothing twice, and usage errors.
+#include <sys/wait.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/kube_test_double.hpp"
+
+namespace {
+
+struct CommandResult {
+    int status = -1;
+    std::string output;  // stdout and stderr together
+};
+
+CommandResult run_joulepilot(const std::string& args) {
+    const std::string command = std::string(JOULEPILOT_BIN) + " " + args + " 2>&1";
+    CommandResult result;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return result;
+    std::array<char, 4096> buffer{};
+    while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
+    const int raw = pclose(pipe);
+    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+    return result;
+}
+
+// The first line of output that is a JSON object (the pass report of --json).
+nlohmann::json pass_json(const std::string& output) {
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.starts_with("{")) return nlohmann::json::parse(line);
+    }
+    return nullptr;
+}
+
+std::string utc(std::chrono::system_clock::time_point t) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+    std::array<char, 32> text{};
+    std::strftime(text.data(), text.size(), "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&seconds));
+    return text.data();
+}
+
+class ScheduleRunCli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir = std::filesystem::temp_directory_path() /
+              ("joulepilot_kube_e2e_" + std::to_string(getpid()) + "_" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::create_directories(dir);
+        std::ofstream(dir / "kubeconfig") << "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+                                             "clusters:\n- name: double\n  cluster: {server: \""
+                                          << api.url()
+                                          << "\"}\ncontexts:\n- name: test\n  context: {cluster: double, user: u, "
+                                             "namespace: batch}\nusers:\n- name: u\n  user: {token: e2e-token}\n";
+        api.require_token("e2e-token");
+        std::ofstream(dir / "job.yaml") << "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: e2e\nspec:\n"
+                                           "  template:\n    spec:\n      restartPolicy: Never\n      containers:\n"
+                                           "      - name: main\n        image: busybox\n        command: [\"true\"]\n";
+        const auto now = std::chrono::system_clock::now();
+        const auto hour = std::chrono::hours(1);
+        // "due" started a minute ago (release now); "later" starts in an hour (created, left suspended).
+        const nlohmann::json plan = {
+            {"jobs",
+             {{{"id", "due"}, {"site", "lab"}, {"start", utc(now - std::chrono::minutes(1))},
+               {"finish", utc(now + hour)},
+               {"pieces", {{{"start", utc(now - std::chrono::minutes(1))}, {"end", utc(now + 2 * hour)}, {"run_hours", 1}}}}},
+              {{"id", "later"}, {"site", "lab"}, {"start", utc(now + hour)}, {"finish", utc(now + 2 * hour)},
+               {"pieces", {{{"start", utc(now + hour)}, {"end", utc(now + 2 * hour)}, {"run_hours", 1}}}}}}}};
+        std::ofstream(dir / "plan.json") << plan.dump(2);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir); }
+
+    std::string args(const std::string& extra) const {
+        return "schedule run --plan " + (dir / "plan.json").string() + " --kube --kubeconfig " +
+               (dir / "kubeconfig").string() + " --job-template " + (dir / "job.yaml").string() + " --once --json " +
+               extra;
+    }
+
+    joulepilot::testing::KubeTestDouble api;
+    std::filesystem::path dir;
+};
+
+TEST_F(ScheduleRunCli, CreatesSuspendedJobsAndReleasesTheOneWhoseSlotCame) {
+    const CommandResult first = run_joulepilot(args(""));
+    ASSERT_EQ(first.status, 0) << first.output;
+    const nlohmann::json pass = pass_json(first.output);
+    ASSERT_TRUE(pass.is_object()) << first.output;
+    EXPECT_EQ(pass["counts"]["released"], 1) << first.output;
+    EXPECT_EQ(pass["counts"]["created"], 1) << first.output;
+    ASSERT_TRUE(api.job("batch", "e2e-due").has_value());
+    EXPECT_FALSE(api.job("batch", "e2e-due")->at("spec").at("suspend").get<bool>());
+    EXPECT_TRUE(api.job("batch", "e2e-later")->at("spec").at("suspend").get<bool>());
+    EXPECT_TRUE(std::filesystem::exists(dir / "plan.json.state.json"));
+
+    const CommandResult second = run_joulepilot(args(""));
+    ASSERT_EQ(second.status, 0) << second.output;
+    EXPECT_EQ(pass_json(second.output)["counts"]["running"], 1) << second.output;
+    EXPECT_EQ(api.releases("batch", "e2e-due"), 1);
+    EXPECT_EQ(api.job_count(), 2U);
+}
+
+TEST_F(ScheduleRunCli, DryRunWritesNothing) {
+    const CommandResult r = run_joulepilot(args("--dry-run"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(pass_json(r.output)["counts"]["would_create"], 2) << r.output;
+    EXPECT_EQ(api.job_count(), 0U);
+    EXPECT_FALSE(std::filesystem::exists(dir / "plan.json.state.json"));
+}
+
+TEST_F(ScheduleRunCli, ForbiddenIsAFailureNamingTheGrant) {
+    api.forbid("create", "jobs");
+    const CommandResult r = run_joulepilot(args(""));
+    EXPECT_EQ(r.status, 1) << r.output;
+    EXPECT_NE(r.output.find("verb 'create' on resource 'jobs'"), std::string::npos) << r.output;
+}
+
+TEST_F(ScheduleRunCli, UsageErrors) {
+    const CommandResult help = run_joulepilot("schedule run --help");
+    EXPECT_EQ(help.status, 0);
+    for (const char* option : {"--plan", "--kube", "--namespace", "--dry-run", "--once", "--interval", "--json"})
+        EXPECT_NE(help.output.find(option), std::string::npos) << option;
+    const CommandResult no_kube = run_joulepilot("schedule run --once --plan " + (dir / "plan.json").string());
+    EXPECT_EQ(no_kube.status, 2) << no_kube.output;
+    EXPECT_NE(no_kube.output.find("--kube"), std::string::npos);
+    std::ofstream(dir / "bad.json") << "{\"jobs\": 3}";
+    const CommandResult bad_plan = run_joulepilot("schedule run --once --kube --kubeconfig " + (dir / "kubeconfig").string() +
+                                                  " --plan " + (dir / "bad.json").string());
+    EXPECT_EQ(bad_plan.status, 2) << bad_plan.output;
+    EXPECT_NE(bad_plan.output.find("bad.json"), std::string::npos) << bad_plan.output;
+}
+
+}  // namespace

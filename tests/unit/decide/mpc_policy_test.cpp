@@ -1,0 +1,110 @@
+#include "decide/mpc_policy.hpp"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "fleet_fixture.hpp"
+
+namespace joulepilot::decide {
+namespace {
+
+using testing::FleetFixture;
+using testing::setting_of;
+
+MpcConfig config_with(const std::string& model_path) {
+    MpcConfig c;
+    c.model_path = model_path;
+    return c;
+}
+
+// A stand-in for twin exploration: one replica's power grows with its load and falls with the clock;
+// TTFT grows steeply once the load passes ~4 requests/s per replica.
+std::shared_ptr<const learn::EnergyModel> synthetic_model(const std::string& signature) {
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<learn::ModelRow> rows;
+    for (int i = 0; i < 1500; ++i) {
+        const double rps = 8 * u(rng);
+        const double clock = 1260 + 720 * std::floor(u(rng) * 4) / 3;
+        const double cap = u(rng) < 0.5 ? 128 : 256;
+        const double fp8 = u(rng) < 0.5 ? 1 : 0;
+        learn::ModelRow row;
+        row.x = {static_cast<float>(rps), static_cast<float>(rps * 1000), static_cast<float>(rps * 400),
+                 static_cast<float>(clock), 700, static_cast<float>(cap), static_cast<float>(fp8)};
+        row.y = {110 + 60 * rps * (clock / 1980), 0.1 * std::exp(rps - 3), 0.02 + 0.002 * rps, rps * 400};
+        rows.push_back(row);
+    }
+    learn::TrainOptions options;
+    options.rounds = 40;
+    auto model = learn::EnergyModel::train(rows, signature, options);
+    EXPECT_TRUE(model.has_value()) << model.error().message;
+    return std::make_shared<const learn::EnergyModel>(std::move(*model));
+}
+
+TEST(MpcPolicy, MissingModelFileHoldsStaticAndSaysWhy) {
+    FleetFixture fleet(2);
+    fleet.knob("gpu.1.sm_clock_cap_hz").current = 1200e6;
+    fleet.push(10);
+    MpcPolicy policy(config_with("/nonexistent/energy_model.json"));
+    const Decision d = fleet.decide(policy);
+    EXPECT_EQ(setting_of(d, "gpu.1.sm_clock_cap_hz"), 1980e6);  // back to the static default
+    EXPECT_NE(d.rationale.find("/nonexistent/energy_model.json"), std::string::npos) << d.rationale;
+    EXPECT_NE(d.rationale.find("static"), std::string::npos);
+    ASSERT_TRUE(policy.fallback_reason().has_value());
+    // Keeps running: the next decision holds static again without failing.
+    fleet.push(10);
+    EXPECT_NE(fleet.decide(policy).rationale.find("static"), std::string::npos);
+}
+
+TEST(MpcPolicy, CorruptModelFileHoldsStatic) {
+    const auto path = std::filesystem::temp_directory_path() / "jp_mpc_corrupt_model.json";
+    std::ofstream(path) << "{\"format\": \"joulepilot-energy-model\", \"version\": 1, \"knob_space\": ";
+    FleetFixture fleet(2);
+    fleet.push(10);
+    MpcPolicy policy(config_with(path.string()));
+    const Decision d = fleet.decide(policy);
+    EXPECT_NE(d.rationale.find("not valid JSON"), std::string::npos) << d.rationale;
+    std::filesystem::remove(path);
+}
+
+TEST(MpcPolicy, ConsolidatesLightLoadAndSpreadsHeavyLoad) {
+    FleetFixture fleet(4);
+    MpcConfig c;
+    c.park_hold_s = 0;
+    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    // Light: 1 request/s in all; one replica covers it (TTFT bound tiny).
+    fleet.set("fleet.arrival_rate_rps", 1);
+    fleet.set("fleet.prompt_tokens_per_s", 1000);
+    fleet.set("fleet.generation_tokens_per_s", 400);
+    fleet.push(10);
+    Decision light = fleet.decide(policy);
+    int parked = 0;
+    for (int i = 0; i < 4; ++i) parked += setting_of(light, "replica." + std::to_string(i) + ".active") == 0 ? 1 : 0;
+    EXPECT_GE(parked, 2) << light.rationale;
+    ASSERT_TRUE(light.predicted.p99_ttft.has_value());
+    EXPECT_LE(light.predicted.p99_ttft->value(), 0.8);  // the SLO (1 s) with the default margin
+
+    // Heavy: 14 requests/s needs every replica (above ~4/s per replica TTFT explodes).
+    MpcPolicy heavy_policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    fleet.set("fleet.arrival_rate_rps", 14);
+    fleet.set("fleet.prompt_tokens_per_s", 14000);
+    fleet.set("fleet.generation_tokens_per_s", 5600);
+    fleet.push(10);
+    const Decision heavy = fleet.decide(heavy_policy);
+    for (int i = 0; i < 4; ++i) EXPECT_NE(setting_of(heavy, "replica." + std::to_string(i) + ".active"), 0) << heavy.rationale;
+}
+
+TEST(MpcPolicy, NoValidLoadHoldsStatic) {
+    FleetFixture fleet(2);
+    fleet.missing("fleet.arrival_rate_rps");
+    fleet.push(10);
+    MpcPolicy policy(MpcConfig{}, synthetic_model(knob_space_signature(fleet.knobs())));
+    EXPECT_NE(fleet.decide(policy).rationale.find("no valid load"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace joulepilot::decide
