@@ -45,6 +45,11 @@ echo "== node sensing cost per tick (fixture node) and NVML read cost (fake libr
 echo "== node actuation: one batch (8 fake GPUs x 2 knobs, 2 RAPL limits, cpufreq on 8/64 policies; target <= 1 ms)"
 [ -x "$build/bench/act_bench" ] && "$build/bench/act_bench" --benchmark_out="$out/act_bench.json" --benchmark_out_format=json
 
+echo "== shield: a deliberately harmful policy (minimum SM clocks from just before the default day's peak) vs static"
+"$bin" twin run --config bench/configs/harmful_at_peak.toml --compare static,harmful-clocks --duration 23.25h \
+    --no-progress --json "$out/harmful_at_peak.json" | tail -6
+python3 bench/harmful_guard_report.py "$out/harmful_at_peak.json"
+
 echo "== scheduler: fast planner speed, and the carbon/forecast/gap study (joulepilot schedule study)"
 [ -x "$build/bench/sched_bench" ] && "$build/bench/sched_bench" --benchmark_out="$out/sched_bench.json" --benchmark_out_format=json
 "$bin" schedule study --jobs 2000 --time-limit 60 --json "$out/sched_study.json"

@@ -253,3 +253,31 @@ TEST(AgentCli, RestoreCommandPutsBackWhatAKilledAgentLeftChanged) {
 }
 
 }  // namespace
+
+namespace {
+
+// The twin shows the shield at work: a deliberately harmful policy is canaried on one GPU and rolled back
+// by the SLO guard, and `twin run` says so in its table and its JSON.
+TEST(TwinShield, AHarmfulPolicyIsCanariedAndRolledBackInTheOutput) {
+    const fs::path dir = temp_dir("jp-twin-shield");
+    std::string out;
+    ASSERT_EQ(run_sync({"twin", "run", "--policy", "harmful-clocks", "--duration", "15m", "--no-progress", "--json",
+                        (dir / "run.json").string()},
+                       dir, &out),
+              0);
+    EXPECT_NE(out.find("rollbacks by the SLO guard"), std::string::npos) << out;
+    const auto j = nlohmann::json::parse(read_file(dir / "run.json"));
+    const auto& shield = j["results"][0]["shield"];
+    EXPECT_GE(shield["canaries"].get<int>(), 1);
+    EXPECT_GE(shield["rollbacks"].get<int>(), 1);
+    bool canary = false;
+    bool rollback = false;
+    for (const auto& e : shield["events"]) {
+        canary = canary || e["kind"] == "canary";
+        rollback = rollback || (e["kind"] == "rollback" && e["after"].get<double>() > e["before"].get<double>());
+    }
+    EXPECT_TRUE(canary);
+    EXPECT_TRUE(rollback);
+}
+
+}  // namespace
