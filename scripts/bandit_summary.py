@@ -21,7 +21,7 @@ def main(out):
         name = path.rsplit("/", 1)[1][len("bandit_fixed_"):-len(".json")].replace("_", " MHz / batch ")
         runs["fixed " + name] = json.load(open(path))
     fixed = dict(runs)
-    for label, file in (("bandit (model priors)", "bandit.json"), ("bandit (no model)", "bandit_nomodel.json")):
+    for label, file in (("bandit (default model file)", "bandit.json"), ("bandit (no model)", "bandit_nomodel.json")):
         try:
             runs[label] = json.load(open(out + "/" + file))
         except FileNotFoundError:
