@@ -63,19 +63,19 @@ void LoopRecorder::on_observation(const sense::Observation& observation) {
 
 std::uint64_t LoopRecorder::record_decision(core::Seconds time, const decide::Decision& decision,
                                             const act::ShieldReport& report, const std::string& policy,
-                                            const std::string& trigger) {
+                                            const std::string& trigger_name) {
     const core::Seconds unix_time = time + core::Seconds(m_epoch_unix_s);
     serve::DecisionRecord d;
     d.time = unix_time;
     d.policy = policy;
-    d.trigger = trigger;
+    d.trigger = trigger_name;
     for (const auto& s : decision.settings) d.settings.push_back({s.knob, s.value});
     d.rationale = decision.rationale;
     if (decision.predicted.fleet_power) d.predicted_power_watts = decision.predicted.fleet_power->value();
     if (decision.predicted.p99_ttft) d.predicted_p99_ttft_seconds = decision.predicted.p99_ttft->value();
     if (decision.predicted.p99_tpot) d.predicted_p99_tpot_seconds = decision.predicted.p99_tpot->value();
     const std::uint64_t id = m_view.add_decision(d);
-    if (m_ledger != nullptr && (!decision.settings.empty() || trigger != "schedule")) {
+    if (m_ledger != nullptr && (!decision.settings.empty() || trigger_name != "schedule")) {
         nlohmann::json settings = nlohmann::json::array();
         for (const auto& s : decision.settings) settings.push_back({{"knob", s.knob}, {"value", s.value}});
         nlohmann::json predicted = nlohmann::json::object();

@@ -36,7 +36,7 @@ public:
 
     // A decision made on the API's request (POST /v1/optimize): recorded like a scheduled one, id returned.
     std::uint64_t record_decision(core::Seconds time, const decide::Decision& decision, const act::ShieldReport& report,
-                                  const std::string& policy, const std::string& trigger);
+                                  const std::string& policy, const std::string& trigger_name);
     void record_actions(core::Seconds time, const act::ShieldReport& report, const std::string& kind,
                         std::uint64_t decision_id);
 
