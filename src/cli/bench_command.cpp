@@ -331,18 +331,8 @@ void add_bench_command(CLI::App& app, CommandContext& context) {
     cmd->add_flag("!--no-progress", options->twin.progress, "Do not show progress on stderr");
     cmd->callback([options, cmd, &context] {
         context.action = [options, cmd, &context] {
-            try {
-                return bench(*options, *cmd, context);
-            } catch (const core::ConfigError& e) {
-                std::cerr << "error: " << e.what() << "\n";
-                return kExitBadInput;
-            } catch (const BadInput& e) {
-                std::cerr << "error: " << e.what() << "\n";
-                return kExitBadInput;
-            } catch (const std::exception& e) {
-                std::cerr << "error: " << e.what() << "\n";
-                return kExitFailure;
-            }
+            // Errors are reported by the app's one guard (app.cpp): bad input exits 2, failures 1.
+            return bench(*options, *cmd, context);
         };
     });
 }

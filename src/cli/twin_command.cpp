@@ -136,18 +136,8 @@ void add_twin_command(CLI::App& app, CommandContext& context) {
     run->add_flag("!--no-progress", options->progress, "Do not show progress on stderr");
     run->callback([options, run, &context] {
         context.action = [options, run, &context] {
-            try {
-                return twin_run(*options, *run, context);
-            } catch (const core::ConfigError& e) {
-                std::cerr << "error: " << e.what() << "\n";
-                return kExitBadInput;
-            } catch (const BadInput& e) {
-                std::cerr << "error: " << e.what() << "\n";
-                return kExitBadInput;
-            } catch (const std::exception& e) {
-                std::cerr << "error: " << e.what() << "\n";
-                return kExitFailure;
-            }
+            // Errors are reported by the app's one guard (app.cpp): bad input exits 2, failures 1.
+            return twin_run(*options, *run, context);
         };
     });
 }
