@@ -54,8 +54,9 @@ echo "== scheduler: fast planner speed, and the carbon/forecast/gap study (joule
 [ -x "$build/bench/sched_bench" ] && "$build/bench/sched_bench" --benchmark_out="$out/sched_bench.json" --benchmark_out_format=json
 "$bin" schedule study --jobs 2000 --time-limit 60 --json "$out/sched_study.json"
 
-echo "== ledger: ingest of a day of 1 s samples for 100 series (8.64 M rows), then that day queried back"
-# The day's file (~170 MB) goes to $JOULEPILOT_BENCH_DIR (default /tmp) and is removed afterwards.
+echo "== ledger: ingest of a day of 1 s samples for 100 series (8.64 M samples), then that day queried back"
+# The day's file (~100 MB) goes to $JOULEPILOT_BENCH_DIR (default /tmp) and is removed afterwards.
+# BM_MigrateDayFromV2 reports "skipped" unless JOULEPILOT_BENCH_V2_LEDGER names a schema-2 ledger to copy.
 if [ -x "$build/bench/ledger_bench" ]; then
     "$build/bench/ledger_bench" --benchmark_out="$out/ledger_bench.json" --benchmark_out_format=json
     rm -f "${JOULEPILOT_BENCH_DIR:-/tmp}"/joulepilot-ledger-bench.db*
@@ -79,6 +80,15 @@ if [ -x "$build/bench/api_bench_server" ] && command -v wrk >/dev/null; then
     cat "$out/api_bench_server.txt"
 else
     echo "skipped: needs $build/bench/api_bench_server and wrk (Debian package wrk)"
+fi
+
+echo "== the real agent's API under wrk while its loop runs: tick deadline misses during the load (issue 5)"
+if command -v wrk >/dev/null; then
+    for world in twin node; do
+        "$(dirname "$0")/api_under_load.sh" "$build" "$out" "$world" 30
+    done
+else
+    echo "skipped: needs wrk (Debian package wrk)"
 fi
 
 echo "== issue 6: bandit on a steady load (azure-conv, 30 simulated minutes) against every fixed arm"
