@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "cli/agent_paths.hpp"
 #include "cli/command.hpp"
 #include "cli/node_actuators.hpp"
 #include "cli/node_sensors.hpp"
@@ -24,6 +25,7 @@
 #include "decide/registry.hpp"
 #include "ledger/ledger.hpp"
 #include "sense/prom/prom_sensor.hpp"
+#include "serve/http_server.hpp"
 #include "twin/scenario.hpp"
 #include "twin/twin_world.hpp"
 
@@ -127,7 +129,7 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
     if (settings.loop.decide_interval < settings.loop.sense_interval) {
         throw BadInput("the decide interval must be at least the sense interval");
     }
-    const std::string state_dir = agent.string("state_dir", "/var/lib/joulepilot");
+    const std::filesystem::path state_dir = agent_state_dir(root);
     settings.http = serve::read_http_server_options(root.section("api"));
     if (given("--listen")) settings.http.listen = o.listen;
     if (given("--token-file")) settings.http.token_file = o.token_file;
@@ -139,7 +141,7 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
     }
 
     // The ledger: on by default, in the state directory.
-    auto ledger_options = ledger::read_ledger_options(root.section("ledger"), std::filesystem::path(state_dir) / "ledger.db");
+    auto ledger_options = ledger::read_ledger_options(root.section("ledger"), state_dir / "ledger.db");
     if (given("--ledger")) ledger_options.path = o.ledger_path;
     if (!o.no_ledger) settings.ledger = ledger_options;
 
@@ -160,13 +162,10 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
     policy_context.decide_interval_s = settings.loop.decide_interval.value();
 
     act::ShieldSettings shield_defaults;
-    shield_defaults.state_file = given("--state-file") ? std::filesystem::path(o.state_file)
-                                                       : std::filesystem::path(state_dir) / "shield-state.json";
     if (world_name == "twin") {
         // Simulated hardware: the shield acts on every knob unless the config narrows it, like `twin run`.
         const ResolvedRun resolved = resolve_twin_run(o.twin, cmd, doc);
         shield_defaults = resolved.shield;
-        shield_defaults.state_file.clear();  // nothing real to recover after a crash
         auto m = twin::ReplicaModel::calibrated(context.data_dir);
         if (!m) throw BadInput("replica model: " + m.error().message);
         model = std::move(*m);
@@ -224,6 +223,9 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         for (const auto& u : node_sensors->unavailable()) spdlog::info("agent: {}: {} ({})", u.what, u.reason, u.fix);
     }
     settings.shield = act::read_shield_settings(root.section("shield"), shield_defaults);
+    // Real hardware only: the file `joulepilot restore` reads after a crash (the twin has nothing to recover).
+    settings.shield.state_file =
+        world_name == "twin" ? std::filesystem::path() : shield_state_file(root, given("--state-file") ? o.state_file : "");
     if (world_name == "node") {
         settings.shield.slo = {settings.loop.constraints.slo_ttft, settings.loop.constraints.slo_tpot,
                                settings.loop.constraints.slo_target};
@@ -255,13 +257,17 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         }
     };
 
+    // The start-up line names the host the operator asked for and the port really bound (port 0: a free one).
+    const auto listen = serve::parse_listen_address(settings.http.listen);
+    std::string host = listen ? listen->host : settings.http.listen;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";  // IPv6
     auto daemon = daemon::AgentDaemon::start(std::move(world), std::move(settings));
     if (!daemon) {
         std::cerr << "joulepilot agent: " << daemon.error().message << "\n";
         return kExitBadInput;
     }
-    std::cerr << fmt::format("agent: listening on 127.0.0.1:{} (policy {}, shield {})\n", (*daemon)->port(), policy_name,
-                             "see /v1/status");
+    std::cerr << fmt::format("agent: listening on {}:{} (policy {}, shield {})\n", host, (*daemon)->port(),
+                             policy_name, "see /v1/status");
     SignalWatcher watcher(**daemon, stop_signals);
     return (*daemon)->run();
 }
@@ -285,7 +291,8 @@ void add_agent_command(CLI::App& app, CommandContext& context) {
     cmd->add_flag("--no-ledger", options->no_ledger, "keep no ledger (history and receipts in memory only)");
     cmd->add_option("--policy", options->policy, "policy to run (default: [agent] policy, else static)");
     cmd->add_option("--state-file", options->state_file,
-                    "where the shield keeps the originals of changed settings (default: <state_dir>/shield-state.json)");
+                    "where the shield keeps the originals of changed settings (default: [shield] state_file, else "
+                    "<state_dir>/shield-state.json)");
     cmd->add_option("--root", options->root, "node world: filesystem root for sysfs/procfs (tests use fixture trees)");
     cmd->add_option("--duration", options->duration, "stop after this long (e.g. 90s, 2h; twin: default the scenario)");
     cmd->add_option("--speed", options->speed, "twin world: simulated seconds per wall second (default 1)")

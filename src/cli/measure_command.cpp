@@ -932,17 +932,7 @@ void add_measure_command(CLI::App& app, CommandContext& context) {
     measure->callback([options, &context, intensity, json] {
         options->intensity_given = intensity->count() > 0;
         options->json_given = json->count() > 0;
-        context.action = [options, &context]() -> int {
-            try {
-                return run_measure(*options, context.data_dir);
-            } catch (const BadInput& e) {
-                std::cerr << "error: " << e.what() << "\n";
-                return kExitBadInput;
-            } catch (const core::ConfigError& e) {
-                std::cerr << "error: measure: " << e.what() << "\n";
-                return kExitBadInput;
-            }
-        };
+        context.action = [options, &context]() -> int { return run_measure(*options, context.data_dir); };
     });
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "act/shield/safety_shield.hpp"
+#include "cli/agent_paths.hpp"
 #include "cli/command.hpp"
 #include "cli/node_actuators.hpp"
 #include "cli/node_sensors.hpp"
@@ -29,13 +30,8 @@ int run_restore(const RestoreOptions& o, const CLI::App& cmd) {
     core::ConfigDocument doc =
         o.config_path.empty() ? core::ConfigDocument::empty() : core::ConfigDocument::load(o.config_path);
     const core::ConfigSection root = doc.root();
-    const std::string state_dir = root.section("agent").string("state_dir", "/var/lib/joulepilot");
     act::ShieldSettings settings;
-    settings.state_file = cmd.count("--state-file") > 0 ? std::filesystem::path(o.state_file)
-                                                         : std::filesystem::path(state_dir) / "shield-state.json";
-    if (root.section("shield").has("state_file") && cmd.count("--state-file") == 0) {
-        settings.state_file = root.section("shield").string("state_file", "");
-    }
+    settings.state_file = shield_state_file(root, cmd.count("--state-file") > 0 ? o.state_file : "");
     NodeSensorOptions sensor_options;
     sensor_options.root = o.root;
     apply_node_config(root, sensor_options);

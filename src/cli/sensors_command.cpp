@@ -125,16 +125,11 @@ int run_sensors(const SensorsOptions& options) {
     node_options.root = options.root;
     node_options.nvml_library = options.nvml_library;
     node_options.ipmi = options.ipmi;
-    try {
-        core::ConfigDocument config = options.config_path.empty()
-                                          ? core::ConfigDocument::empty()
-                                          : core::ConfigDocument::load(options.config_path);
-        apply_node_config(config.root(), node_options);
-        config.reject_unknown_keys();
-    } catch (const core::ConfigError& e) {
-        std::cerr << "error: sensors: " << e.what() << "\n";
-        return kExitBadInput;
-    }
+    // A bad config file throws ConfigError, which the app's guard reports (exit 2).
+    core::ConfigDocument config = options.config_path.empty() ? core::ConfigDocument::empty()
+                                                              : core::ConfigDocument::load(options.config_path);
+    apply_node_config(config.root(), node_options);
+    config.reject_unknown_keys();
     NodeSensors node(node_options);
 
     sense::Observation observation = node.make_observation();
