@@ -1,10 +1,14 @@
 // The ledger's numbers (issue 5), on a real file in $JOULEPILOT_BENCH_DIR (default /tmp):
 //  - BM_IngestDay: a day of 1 s samples for 100 series (8.64 M rows) through Ledger::append in batches of
 //    one sampling tick (100 samples) and the writer thread, until committed (target >= 1,000,000/s). A
-//    full queue is waited out, never dropped, so the rate is what the writer sustains;
+//    full queue is waited out, never dropped, so the rate is what the writer sustains. Raw samples are
+//    stored as one block per series and minute (schema 3; docs/ledger.md);
 //  - BM_QuerySeriesDay: one series' whole day of raw samples read back (86,400 points; target <= 100 ms);
+//  - BM_QueryAllSeriesDay: all 100 series' day read back through LedgerReader::samples (8.64 M points);
 //  - BM_QueryLatest: the newest sample of each of the 100 series (target <= 100 ms);
 //  - BM_QuerySeriesDayMinutes: the same day as 1-minute aggregates (after compaction).
+//  - BM_MigrateDayFromV2: `migrate_file` on a copy of a schema-2 ledger (one row per sample) named by
+//    $JOULEPILOT_BENCH_V2_LEDGER, e.g. the day an older ledger_bench wrote; skipped when unset.
 // BM_IngestDay also reports the process's CPU seconds (producer + writer thread): on a loaded machine the
 // wall-clock rate reflects the load, samples_per_cpu_s what the code costs.
 #include <benchmark/benchmark.h>
@@ -122,6 +126,25 @@ void BM_QuerySeriesDay(benchmark::State& state) {
 }
 BENCHMARK(BM_QuerySeriesDay)->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
+void BM_QueryAllSeriesDay(benchmark::State& state) {
+    const auto& reader = day_reader();
+    std::size_t points = 0;
+    for (auto _ : state) {
+        points = 0;
+        for (int s = 0; s < kSeries; ++s) {
+            auto got = reader.samples(series_name(s), kDayStartMs, kDayStartMs + kSeconds * 1000);
+            if (!got) {
+                state.SkipWithError(got.error().message.c_str());
+                return;
+            }
+            points += got->size();
+            benchmark::DoNotOptimize(got->data());
+        }
+    }
+    state.counters["points"] = static_cast<double>(points);
+}
+BENCHMARK(BM_QueryAllSeriesDay)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
 void BM_QueryLatest(benchmark::State& state) {
     const auto& reader = day_reader();
     std::size_t series = 0;
@@ -168,6 +191,33 @@ void BM_QuerySeriesDayMinutes(benchmark::State& state) {
     state.counters["minutes"] = static_cast<double>(minutes);
 }
 BENCHMARK(BM_QuerySeriesDayMinutes)->Unit(benchmark::kMicrosecond)->MinTime(1.0);
+
+void BM_MigrateDayFromV2(benchmark::State& state) {
+    const char* source = std::getenv("JOULEPILOT_BENCH_V2_LEDGER");
+    if (source == nullptr) {
+        state.SkipWithError(
+            "set JOULEPILOT_BENCH_V2_LEDGER to a schema-2 ledger file to measure its migration");
+        return;
+    }
+    const auto copy = bench_file().string() + ".v2";
+    double cpu_s = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        remove_ledger(copy);
+        std::filesystem::copy_file(source, copy);
+        const double cpu_before = process_cpu_s();
+        state.ResumeTiming();
+        auto migrated = migrate_file(copy);
+        if (!migrated) {
+            state.SkipWithError(migrated.error().message.c_str());
+            break;
+        }
+        cpu_s += process_cpu_s() - cpu_before;
+    }
+    state.counters["process_cpu_s"] = cpu_s;
+    remove_ledger(copy);
+}
+BENCHMARK(BM_MigrateDayFromV2)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
 
 }  // namespace
 

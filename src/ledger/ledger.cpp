@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "ledger/ledger_writer.hpp"
+#include "ledger/sample_block.hpp"
 #include "ledger/schema.hpp"
 
 namespace joulepilot::ledger {
@@ -23,9 +24,16 @@ Ledger::~Ledger() = default;
 
 SeriesId Ledger::series(const SeriesInfo& info) { return m_writer->series(info); }
 
+namespace {
+// NaN is a missing value, not a sample (and SQLite would read it back as NULL); a time before
+// kEarliestSampleMs has no minute block to go in. Both are counted as rejected, not stored.
+bool storable(const Sample& sample) {
+    return !std::isnan(sample.value) && sample.t_ms >= detail::kEarliestSampleMs;
+}
+}  // namespace
+
 bool Ledger::append(const Sample& sample) {
-    // NaN cannot be stored (SQLite reads it as NULL); a missing value is simply not recorded.
-    if (std::isnan(sample.value)) {
+    if (!storable(sample)) {
         m_writer->count_rejected(1);
         return false;
     }
@@ -36,7 +44,7 @@ bool Ledger::append(std::span<const Sample> samples) {
     detail::SampleBatch batch;
     batch.samples.reserve(samples.size());
     for (const auto& sample : samples) {
-        if (!std::isnan(sample.value)) batch.samples.push_back(sample);
+        if (storable(sample)) batch.samples.push_back(sample);
     }
     if (batch.samples.size() != samples.size())
         m_writer->count_rejected(samples.size() - batch.samples.size());

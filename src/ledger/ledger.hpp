@@ -44,7 +44,7 @@ class ConfigSection;
 namespace joulepilot::ledger {
 
 // The schema this build writes; older files are migrated on open, newer ones are refused.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Where the agent keeps its ledger unless [ledger] path says otherwise.
 inline constexpr const char* kDefaultLedgerPath = "/var/lib/joulepilot/ledger.db";
@@ -316,7 +316,9 @@ public:
     // Same name again: the same id; unit/provenance of the first definition are kept.
     SeriesId series(const SeriesInfo& info);
 
-    // Non-blocking enqueue; false when the queue was full and the record(s) were dropped (counted).
+    // Non-blocking enqueue; false when the queue was full and the record(s) were dropped (counted). A
+    // sample with a NaN value or a time before INT64_MIN + 60 s (no minute block holds it) is rejected
+    // (counted in stats().rejected; a batch keeps its other samples).
     bool append(const Sample& sample);
     bool append(std::span<const Sample> samples);  // all or nothing
     bool append(DecisionRecord decision);

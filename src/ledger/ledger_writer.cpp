@@ -18,6 +18,7 @@
 
 #include "core/log.hpp"
 #include "ledger/audit_chain.hpp"
+#include "ledger/sample_block.hpp"
 #include "ledger/schema.hpp"
 
 namespace joulepilot::ledger {
@@ -29,12 +30,9 @@ using detail::Statement;
 
 namespace {
 
-constexpr std::int64_t kMinuteMs = 60'000;
-// Samples per multi-row INSERT: one statement step for many rows is most of the ingest speed.
-constexpr std::size_t kSampleChunk = 64;
+using detail::floor_minute;
+using detail::kMinuteMs;
 constexpr const char* kDownsampledUntilKey = "downsample.until_ms";
-
-std::int64_t floor_minute(std::int64_t t_ms) { return t_ms - (((t_ms % kMinuteMs) + kMinuteMs) % kMinuteMs); }
 
 bool is_transient(Failure failure) { return failure != Failure::data; }
 
@@ -49,8 +47,9 @@ Overloaded(Fs...) -> Overloaded<Fs...>;
 
 struct Ledger::Writer::Statements {
     Statement insert_series;
-    Statement insert_sample;
-    Statement insert_sample_chunk;  // kSampleChunk rows
+    Statement upsert_block;
+    Statement select_block;
+    Statement select_newest_block;
     Statement insert_decision;
     Statement insert_action;
     Statement insert_audit;
@@ -153,9 +152,14 @@ core::Result<void> Ledger::Writer::prepare() {
     const std::pair<Statement*, std::string_view> sql[] = {
         {&statements->insert_series,
          "INSERT OR IGNORE INTO series(id, name, unit, provenance) VALUES (?, ?, ?, ?)"},
-        // Same series and time again: the later value wins (a sample is a fact about one instant).
-        {&statements->insert_sample,
-         "INSERT OR REPLACE INTO samples(series_id, t_ms, value) VALUES (?, ?, ?)"},
+        // A block is always written whole (merged in memory first), so REPLACE loses nothing.
+        {&statements->upsert_block,
+         "INSERT OR REPLACE INTO sample_blocks(series_id, minute_ms, count, points) VALUES (?, ?, ?, ?)"},
+        {&statements->select_block,
+         "SELECT count, points FROM sample_blocks WHERE series_id = ? AND minute_ms = ?"},
+        {&statements->select_newest_block,
+         "SELECT minute_ms, count, points FROM sample_blocks WHERE series_id = ? ORDER BY minute_ms DESC "
+         "LIMIT 1"},
         {&statements->insert_decision,
          "INSERT INTO decisions(t_ms, policy, rationale, predicted_json, settings_json) VALUES (?, ?, ?, ?, "
          "?)"},
@@ -174,11 +178,6 @@ core::Result<void> Ledger::Writer::prepare() {
         {&statements->upsert_meta, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"},
         {&statements->select_meta, "SELECT value FROM meta WHERE key = ?"},
     };
-    std::string chunk_sql = "INSERT OR REPLACE INTO samples(series_id, t_ms, value) VALUES (?, ?, ?)";
-    for (std::size_t i = 1; i < kSampleChunk; ++i) chunk_sql += ", (?, ?, ?)";
-    auto chunk = m_db.prepare(chunk_sql);
-    if (!chunk) return tl::unexpected(chunk.error());
-    statements->insert_sample_chunk = std::move(*chunk);
     for (const auto& [statement, text] : sql) {
         auto prepared = m_db.prepare(text);
         if (!prepared) return tl::unexpected(prepared.error());
@@ -412,7 +411,10 @@ void Ledger::Writer::run() {
                 }
             }
         } catch (const std::exception& error) {
-            // Never leave the thread: report to the owner through stats() and keep going.
+            // Never leave the thread: report to the owner through stats() and keep going. Whatever the
+            // transaction had written is undone (a no-op when none is open), and with it the block cache.
+            (void)m_db.exec("ROLLBACK");
+            m_newest_blocks.clear();
             spdlog::error("ledger {}: writer: {}", m_options.path.string(), error.what());
             finish(batch, core::fail(std::string("writer: ") + error.what()));
             ++failures;
@@ -522,6 +524,7 @@ core::Result<void> Ledger::Writer::write_batch(const std::vector<Queued>& batch,
     }
     if (!outcome) {
         (void)m_db.exec("ROLLBACK");
+        m_newest_blocks.clear();  // may hold blocks of the rolled-back transaction
         return outcome;
     }
     m_head_seq = seq;
@@ -534,30 +537,83 @@ core::Result<void> Ledger::Writer::write_batch(const std::vector<Queued>& batch,
 }
 
 core::Result<void> Ledger::Writer::write_samples() {
-    // In key order: each insert lands next to the previous one in the b-tree. Stable, so of two samples
-    // of one series at one instant the later one is written last and wins.
+    // Grouped by series and minute, in time order. Stable, so of two samples of one series at one
+    // instant the later one stays last and wins in merge_points().
     std::stable_sort(m_samples.begin(), m_samples.end(), [](const Sample& a, const Sample& b) {
         return a.series != b.series ? a.series < b.series : a.t_ms < b.t_ms;
     });
-    auto& chunk = m_statements->insert_sample_chunk;
+    auto& upsert = m_statements->upsert_block;
     std::size_t i = 0;
-    for (; i + kSampleChunk <= m_samples.size(); i += kSampleChunk) {
-        for (std::size_t k = 0; k < kSampleChunk; ++k) {
-            const auto& sample = m_samples[i + k];
-            const int column = static_cast<int>(3 * k);
-            chunk.bind(column + 1, sample.series)
-                .bind(column + 2, sample.t_ms)
-                .bind(column + 3, sample.value);
+    while (i < m_samples.size()) {
+        const SeriesId series = m_samples[i].series;
+        if (auto loaded = load_newest_block(series); !loaded) return loaded;
+        auto& newest = m_newest_blocks.at(series);
+        while (i < m_samples.size() && m_samples[i].series == series) {
+            const std::int64_t minute_ms = floor_minute(m_samples[i].t_ms);
+            std::size_t end = i + 1;
+            while (end < m_samples.size() && m_samples[end].series == series &&
+                   floor_minute(m_samples[end].t_ms) == minute_ms) {
+                ++end;
+            }
+            const std::span<const Sample> incoming(m_samples.data() + i, end - i);
+            // What is stored for this minute: nothing past the newest block, the newest block from
+            // memory, an older one (a late sample) from the file.
+            m_stored.clear();
+            if (minute_ms < newest.minute_ms) {
+                if (auto read = read_block(series, minute_ms, m_stored); !read) return read;
+            }
+            const auto& stored = minute_ms == newest.minute_ms ? newest.points : m_stored;
+            detail::merge_points(stored, incoming, m_merged);
+            detail::encode_block(minute_ms, m_merged, m_blob);
+            upsert.bind(1, series)
+                .bind(2, minute_ms)
+                .bind(3, static_cast<std::int64_t>(m_merged.size()))
+                .bind(4, std::span<const std::uint8_t>(m_blob));
+            if (auto done = upsert.run(); !done) return done;
+            if (minute_ms >= newest.minute_ms) {
+                newest.minute_ms = minute_ms;
+                std::swap(newest.points, m_merged);
+            }
+            i = end;
         }
-        if (auto done = chunk.run(); !done) return done;
-    }
-    auto& single = m_statements->insert_sample;
-    for (; i < m_samples.size(); ++i) {
-        const auto& sample = m_samples[i];
-        single.bind(1, sample.series).bind(2, sample.t_ms).bind(3, sample.value);
-        if (auto done = single.run(); !done) return done;
     }
     return {};
+}
+
+core::Result<void> Ledger::Writer::load_newest_block(SeriesId series) {
+    if (m_newest_blocks.contains(series)) return {};
+    auto& select = m_statements->select_newest_block;
+    select.bind(1, series);
+    auto row = select.step();
+    if (!row) return tl::unexpected(row.error());
+    NewestBlock newest{kNoBlock, {}};
+    core::Result<void> decoded;
+    if (*row) {
+        newest.minute_ms = select.int64(0);
+        decoded = detail::decode_block(
+            newest.minute_ms, select.int64(1), select.blob(2), INT64_MIN, INT64_MAX, newest.points,
+            "ledger " + m_options.path.string() + ": series " + std::to_string(series));
+    }
+    select.reset();
+    if (!decoded) return decoded;
+    m_newest_blocks.emplace(series, std::move(newest));
+    return {};
+}
+
+core::Result<void> Ledger::Writer::read_block(SeriesId series, std::int64_t minute_ms,
+                                              std::vector<SamplePoint>& out) {
+    auto& select = m_statements->select_block;
+    select.bind(1, series).bind(2, minute_ms);
+    auto row = select.step();
+    if (!row) return tl::unexpected(row.error());
+    core::Result<void> decoded;
+    if (*row) {
+        decoded =
+            detail::decode_block(minute_ms, select.int64(0), select.blob(1), INT64_MIN, INT64_MAX, out,
+                                 "ledger " + m_options.path.string() + ": series " + std::to_string(series));
+    }
+    select.reset();
+    return decoded;
 }
 
 core::Result<void> Ledger::Writer::append_audit_row(std::int64_t t_ms, std::string_view kind,
@@ -648,6 +704,7 @@ core::Result<void> Ledger::Writer::run_compaction(std::int64_t now_ms) {
     auto outcome = m_db.exec("BEGIN IMMEDIATE");
     if (outcome) outcome = compact_in_transaction(now_ms);
     if (outcome) outcome = m_db.exec("COMMIT");
+    m_newest_blocks.clear();  // retention may have deleted a series' newest block
     std::lock_guard lock(m_mutex);
     if (!outcome) {
         (void)m_db.exec("ROLLBACK");
@@ -684,15 +741,15 @@ core::Result<void> Ledger::Writer::compact_in_transaction(std::int64_t now_ms) {
         select.reset();
     }
     if (!watermark) {
-        // First compaction: start at the oldest sample (one primary-key seek per series).
-        auto oldest = m_db.prepare("SELECT min(t_ms) FROM samples WHERE series_id = ?");
+        // First compaction: start at the oldest block (one primary-key seek per series).
+        auto oldest = m_db.prepare("SELECT min(minute_ms) FROM sample_blocks WHERE series_id = ?");
         if (!oldest) return tl::unexpected(oldest.error());
         for (const auto id : series) {
             oldest->bind(1, id);
             auto row = oldest->step();
             if (!row) return tl::unexpected(row.error());
             if (*row && !oldest->is_null(0)) {
-                const auto t = floor_minute(oldest->int64(0));
+                const auto t = oldest->int64(0);
                 watermark = watermark ? std::min(*watermark, t) : t;
             }
             oldest->reset();
@@ -700,15 +757,53 @@ core::Result<void> Ledger::Writer::compact_in_transaction(std::int64_t now_ms) {
     }
     std::int64_t downsampled_until = watermark.value_or(cutoff);
     if (watermark && cutoff > *watermark) {
+        // A block is one minute of one series: its aggregate is one row of samples_1m.
+        auto blocks = m_db.prepare(
+            "SELECT minute_ms, count, points FROM sample_blocks WHERE series_id = ? AND minute_ms >= ? AND "
+            "minute_ms < ? ORDER BY minute_ms");
         auto aggregate = m_db.prepare(
-            "INSERT OR REPLACE INTO samples_1m(series_id, t_ms, min, mean, max, count) "
-            "SELECT series_id, t_ms - (((t_ms % 60000) + 60000) % 60000) AS minute, min(value), avg(value), "
-            "max(value), count(*) FROM samples WHERE series_id = ? AND t_ms >= ? AND t_ms < ? GROUP BY "
-            "minute");
+            "INSERT OR REPLACE INTO samples_1m(series_id, t_ms, min, mean, max, count) VALUES (?, ?, ?, ?, "
+            "?, ?)");
+        if (!blocks) return tl::unexpected(blocks.error());
         if (!aggregate) return tl::unexpected(aggregate.error());
+        const auto where = "ledger " + m_options.path.string() + ": compaction";
+        std::vector<SamplePoint> points;
         for (const auto id : series) {
-            aggregate->bind(1, id).bind(2, *watermark).bind(3, cutoff);
-            if (auto done = aggregate->run(); !done) return done;
+            blocks->bind(1, id).bind(2, *watermark).bind(3, cutoff);
+            for (;;) {
+                auto row = blocks->step();
+                if (!row) return tl::unexpected(row.error());
+                if (!*row) break;
+                const std::int64_t minute_ms = blocks->int64(0);
+                points.clear();
+                auto decoded = detail::decode_block(minute_ms, blocks->int64(1), blocks->blob(2), INT64_MIN,
+                                                    INT64_MAX, points, where);
+                if (!decoded) {
+                    blocks->reset();
+                    return decoded;
+                }
+                if (points.empty()) continue;
+                double low = points.front().value;
+                double high = low;
+                double sum = 0;
+                for (const auto& p : points) {
+                    low = std::min(low, p.value);
+                    high = std::max(high, p.value);
+                    sum += p.value;
+                }
+                const auto n = static_cast<std::int64_t>(points.size());
+                aggregate->bind(1, id)
+                    .bind(2, minute_ms)
+                    .bind(3, low)
+                    .bind(4, sum / static_cast<double>(n))
+                    .bind(5, high)
+                    .bind(6, n);
+                if (auto done = aggregate->run(); !done) {
+                    blocks->reset();
+                    return done;
+                }
+            }
+            blocks->reset();
         }
         downsampled_until = cutoff;
     }
@@ -718,15 +813,16 @@ core::Result<void> Ledger::Writer::compact_in_transaction(std::int64_t now_ms) {
         if (auto done = meta.run(); !done) return done;
     }
 
-    // Raw samples go only once they are past retention *and* downsampled.
+    // Raw samples go only once they are past retention *and* downsampled, a whole minute (block) at a
+    // time: a block goes when all of its minute is older than the cut.
     const std::int64_t raw_cut = std::min(now_ms - to_ms(m_options.raw_retention), downsampled_until);
     const std::int64_t minute_cut = now_ms - to_ms(m_options.downsampled_retention);
-    auto delete_raw = m_db.prepare("DELETE FROM samples WHERE series_id = ? AND t_ms < ?");
+    auto delete_raw = m_db.prepare("DELETE FROM sample_blocks WHERE series_id = ? AND minute_ms < ?");
     auto delete_minutes = m_db.prepare("DELETE FROM samples_1m WHERE series_id = ? AND t_ms < ?");
     if (!delete_raw) return tl::unexpected(delete_raw.error());
     if (!delete_minutes) return tl::unexpected(delete_minutes.error());
     for (const auto id : series) {
-        delete_raw->bind(1, id).bind(2, raw_cut);
+        delete_raw->bind(1, id).bind(2, floor_minute(std::max(raw_cut, detail::kEarliestSampleMs)));
         if (auto done = delete_raw->run(); !done) return done;
         delete_minutes->bind(1, id).bind(2, minute_cut);
         if (auto done = delete_minutes->run(); !done) return done;

@@ -80,8 +80,13 @@ private:
     // One transaction for `batch`; on success the chain head advances. Sets `permanent` when the
     // failure is in the data (retrying cannot help) rather than in the database's state.
     core::Result<void> write_batch(const std::vector<Queued>& batch, bool& permanent);
-    // Writes m_samples (the batch's samples, gathered) in key order, many rows per statement.
+    // Writes m_samples (the batch's samples, gathered) into their per-minute blocks: each block the
+    // batch touches is merged with what is stored and upserted whole, in this transaction.
     core::Result<void> write_samples();
+    // The series' newest stored block (loaded on first use; minute_ms = kNoBlock when it has none).
+    core::Result<void> load_newest_block(SeriesId series);
+    // Appends the points of the stored block (series, minute_ms), if any, to `out`.
+    core::Result<void> read_block(SeriesId series, std::int64_t minute_ms, std::vector<SamplePoint>& out);
     core::Result<void> write_entry(const detail::Entry& entry, std::int64_t& head_seq,
                                    std::string& head_hash);
     core::Result<void> append_audit_row(std::int64_t t_ms, std::string_view kind, const nlohmann::json& body,
@@ -99,6 +104,19 @@ private:
     std::unique_ptr<LedgerReader> m_reader;
 
     std::vector<Sample> m_samples;  // writer thread only: reused between batches
+
+    // Writer thread only. Each series' newest block as committed (or as written in the open transaction),
+    // so appending to the current minute does not read the block back. A series missing here has not
+    // been loaded; cleared after a rollback or a compaction, which make it stale.
+    struct NewestBlock {
+        std::int64_t minute_ms;
+        std::vector<SamplePoint> points;
+    };
+    static constexpr std::int64_t kNoBlock = INT64_MIN;
+    std::unordered_map<SeriesId, NewestBlock> m_newest_blocks;
+    std::vector<SamplePoint> m_stored;  // scratch: a block read back
+    std::vector<SamplePoint> m_merged;  // scratch: a block being written
+    std::vector<std::uint8_t> m_blob;   // scratch: its encoding
 
     // Chain head as committed (writer thread only).
     std::int64_t m_head_seq = 0;

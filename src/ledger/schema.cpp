@@ -1,7 +1,8 @@
 // Schema migrations of the ledger (see schema.hpp). A migration is a function from version N to N+1;
 // never edit one that has shipped, add the next. Version 1 was the first release (samples, decisions,
 // actions, audit); version 2 added 1-minute aggregates, per-request energy, job state, key/value and
-// the requested value of an action.
+// the requested value of an action; version 3 stores raw samples as per-minute blocks (sample_block.hpp)
+// instead of one row per sample.
 
 #include "ledger/schema.hpp"
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "ledger/ledger.hpp"
+#include "ledger/sample_block.hpp"
 
 namespace joulepilot::ledger::detail {
 namespace {
@@ -56,18 +58,74 @@ core::Result<void> migrate_1_to_2(Database& db) {
     )sql");
 }
 
+// Moves every row of `samples` into `sample_blocks` (one row per series and minute), then drops
+// `samples`. Streams in primary-key order, so memory holds one block at a time.
+core::Result<void> migrate_2_to_3(Database& db) {
+    if (auto created = db.exec(R"sql(
+        CREATE TABLE sample_blocks(series_id INTEGER NOT NULL, minute_ms INTEGER NOT NULL,
+                                   count INTEGER NOT NULL, points BLOB NOT NULL,
+                                   PRIMARY KEY(series_id, minute_ms)) WITHOUT ROWID;
+    )sql");
+        !created) {
+        return created;
+    }
+    auto rows = db.prepare("SELECT series_id, t_ms, value FROM samples ORDER BY series_id, t_ms");
+    if (!rows) return tl::unexpected(rows.error());
+    auto insert =
+        db.prepare("INSERT INTO sample_blocks(series_id, minute_ms, count, points) VALUES (?, ?, ?, ?)");
+    if (!insert) return tl::unexpected(insert.error());
+    SeriesId series = 0;
+    std::int64_t minute_ms = 0;
+    std::vector<SamplePoint> points;
+    std::vector<std::uint8_t> blob;
+    const auto write_block = [&]() -> core::Result<void> {
+        if (points.empty()) return {};
+        encode_block(minute_ms, points, blob);
+        insert->bind(1, series)
+            .bind(2, minute_ms)
+            .bind(3, static_cast<std::int64_t>(points.size()))
+            .bind(4, blob);
+        points.clear();
+        return insert->run();
+    };
+    for (;;) {
+        auto row = rows->step();
+        if (!row) return tl::unexpected(row.error());
+        if (!*row) break;
+        const SeriesId id = rows->int64(0);
+        const std::int64_t t_ms = rows->int64(1);
+        if (t_ms < kEarliestSampleMs) {
+            return core::fail("ledger " + db.path().string() + ": a sample of series " + std::to_string(id) +
+                              " at t_ms " + std::to_string(t_ms) +
+                              " is too early to store in a block (delete it with sqlite3 and migrate again)");
+        }
+        const std::int64_t minute = floor_minute(t_ms);
+        if (id != series || minute != minute_ms) {
+            if (auto written = write_block(); !written) return written;
+            series = id;
+            minute_ms = minute;
+        }
+        points.push_back(SamplePoint{t_ms, rows->real(2)});
+    }
+    if (auto written = write_block(); !written) return written;
+    *rows = Statement();  // finalized before the table it reads is dropped
+    return db.exec("DROP TABLE samples");
+}
+
 using Migration = std::function<core::Result<void>(Database&)>;
 
 const std::vector<Migration>& migrations() {
     // migrations()[n] takes a file from version n to n + 1.
-    static const std::vector<Migration> kMigrations{migrate_0_to_1, migrate_1_to_2};
-    static_assert(kSchemaVersion == 2, "add the migration to the new version above");
+    static const std::vector<Migration> kMigrations{migrate_0_to_1, migrate_1_to_2, migrate_2_to_3};
+    static_assert(kSchemaVersion == 3, "add the migration to the new version above");
     return kMigrations;
 }
 
 }  // namespace
 
 const std::vector<std::string>& table_names() {
+    // "samples" is the logical table of raw samples: the reader counts and exports it row per sample
+    // from `sample_blocks`, so `ledger export --table samples` reads as it did before version 3.
     static const std::vector<std::string> kNames{"series",    "samples", "samples_1m",     "decisions",
                                                  "actions",   "audit",   "request_energy", "job_state",
                                                  "key_value", "meta"};

@@ -67,6 +67,11 @@ Statement& Statement::bind(int index, std::string_view value) {
     return *this;
 }
 
+Statement& Statement::bind(int index, std::span<const std::uint8_t> blob) {
+    sqlite3_bind_blob64(m_stmt, index, blob.data(), blob.size(), SQLITE_TRANSIENT);
+    return *this;
+}
+
 Statement& Statement::bind_null(int index) {
     sqlite3_bind_null(m_stmt, index);
     return *this;
@@ -112,6 +117,13 @@ std::string Statement::text(int column) const {
     const int size = sqlite3_column_bytes(m_stmt, column);
     if (data == nullptr) return {};
     return {reinterpret_cast<const char*>(data), static_cast<std::size_t>(size)};
+}
+
+std::span<const std::uint8_t> Statement::blob(int column) const {
+    const auto* data = static_cast<const std::uint8_t*>(sqlite3_column_blob(m_stmt, column));
+    const int size = sqlite3_column_bytes(m_stmt, column);
+    if (data == nullptr) return {};
+    return {data, static_cast<std::size_t>(size)};
 }
 
 bool Statement::is_null(int column) const { return sqlite3_column_type(m_stmt, column) == SQLITE_NULL; }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,7 @@ public:
     Statement& bind(int index, std::int64_t value);
     Statement& bind(int index, double value);
     Statement& bind(int index, std::string_view value);
+    Statement& bind(int index, std::span<const std::uint8_t> blob);  // copied, like text
     Statement& bind_null(int index);
 
     // true: a row is ready; false: done. The error names the statement's SQL and the file.
@@ -45,6 +47,8 @@ public:
     [[nodiscard]] std::int64_t int64(int column) const;
     [[nodiscard]] double real(int column) const;
     [[nodiscard]] std::string text(int column) const;
+    // The column's bytes, valid until the next step() or reset() of this statement.
+    [[nodiscard]] std::span<const std::uint8_t> blob(int column) const;
     [[nodiscard]] bool is_null(int column) const;
     [[nodiscard]] int column_count() const;
     [[nodiscard]] std::string column_name(int column) const;

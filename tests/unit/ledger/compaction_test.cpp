@@ -1,6 +1,7 @@
 // Retention with downsampling: complete minutes become 1-minute aggregates (min/mean/max/count), raw
 // samples go once past raw retention (never before they are downsampled), aggregates go once past
-// their own retention; compaction also runs by itself in the writer thread.
+// their own retention; compaction also runs by itself in the writer thread. Raw samples live in one
+// block per series and minute, so retention removes raw data a whole minute at a time.
 
 #include <gtest/gtest.h>
 
@@ -86,6 +87,45 @@ TEST(LedgerCompaction, ShorterRetentionFromOptions) {
     ASSERT_TRUE(ledger->compact(kMinute * 65));
     // Aggregates older than an hour are gone: minutes 0..4 started before 5:00.
     EXPECT_EQ(ledger->reader().minutes("x", 0, kDay).value().front().t_ms, 5 * kMinute);
+}
+
+TEST(LedgerCompaction, RawRetentionRemovesWholeMinutesOnly) {
+    TempFolder folder;
+    auto options = test_options(folder.file("l.db"));
+    options.raw_retention = core::Seconds(100);
+    auto ledger = open_or_die(options);
+    const auto id = ledger->series({"x", "W", "measured"});
+    write_ten_minutes(*ledger, id);
+    // At 10:30, raw before 8:50 is past retention; minute 8 still holds 8:50 .. 8:59, so it stays whole.
+    ASSERT_TRUE(ledger->compact(10 * kMinute + 30 * kSecond));
+    const auto raw = ledger->reader().samples("x", 0, kDay).value();
+    ASSERT_EQ(raw.size(), 120U);
+    EXPECT_EQ(raw.front().t_ms, 8 * kMinute);
+    // Every deleted minute was downsampled first.
+    const auto minutes = ledger->reader().minutes("x", 0, kDay).value();
+    ASSERT_EQ(minutes.size(), 9U);
+    EXPECT_EQ(minutes.back(), (MinuteAggregate{8 * kMinute, 0.0, 29.5, 59.0, 60}));
+}
+
+TEST(LedgerCompaction, LateSampleAfterItsBlockWasDeletedDoesNotBringItBack) {
+    TempFolder folder;
+    auto ledger = open_or_die(test_options(folder.file("l.db")));
+    const auto id = ledger->series({"x", "W", "measured"});
+    std::vector<Sample> samples;
+    for (std::int64_t s = 0; s < 30; ++s) samples.push_back({id, s * kSecond, 1.0});
+    ASSERT_TRUE(ledger->append(samples));
+    ASSERT_TRUE(ledger->flush());
+    ASSERT_TRUE(ledger->compact(2 * kDay));  // the series' only (newest) block is past retention
+    ASSERT_TRUE(ledger->reader().samples("x", 0, kDay).value().empty());
+    // A late sample in that minute is stored raw on its own (the writer must not reuse the deleted block).
+    ASSERT_TRUE(ledger->append(Sample{id, 45 * kSecond, 7.0}));
+    ASSERT_TRUE(ledger->flush());
+    EXPECT_EQ(ledger->reader().samples("x", 0, kDay).value(),
+              (std::vector<SamplePoint>{{45 * kSecond, 7.0}}));
+    // Its minute was downsampled before it came: the aggregate keeps the 30 samples it had.
+    const auto minutes = ledger->reader().minutes("x", 0, kDay).value();
+    ASSERT_EQ(minutes.size(), 1U);
+    EXPECT_EQ(minutes.front().count, 30);
 }
 
 TEST(LedgerCompaction, RunsPeriodicallyInTheWriterThread) {

@@ -143,6 +143,34 @@ TEST_F(LedgerReaderTest, ExportStreamsRowsAsJsonObjects) {
     EXPECT_NE(bad.error().message.find("tables: series"), std::string::npos) << bad.error().message;
 }
 
+TEST_F(LedgerReaderTest, SamplesExportOneRowPerSampleFromTheirBlocks) {
+    EXPECT_EQ(reader().table_columns("samples").value(),
+              (std::vector<std::string>{"series_id", "t_ms", "value"}));
+    std::vector<nlohmann::json> rows;
+    ASSERT_TRUE(reader().for_each_row("samples", [&](const nlohmann::json& row) { rows.push_back(row); }));
+    ASSERT_EQ(rows.size(), 150U);
+    // Series 1 (gpu.0.power_watts) first, in time order: 100 samples, 1 s apart, over two minute blocks.
+    for (std::size_t i = 0; i < 100; ++i) {
+        EXPECT_EQ(rows[i]["series_id"], 1);
+        EXPECT_EQ(rows[i]["t_ms"], static_cast<std::int64_t>(i) * 1000);
+        EXPECT_EQ(rows[i]["value"], 200.0 + static_cast<double>(i));
+    }
+    EXPECT_EQ(rows[100]["series_id"], 2);
+    EXPECT_EQ(rows[100]["t_ms"], 500);
+}
+
+TEST_F(LedgerReaderTest, DamagedBlockIsReportedNotMisread) {
+    {
+        testing::RawConnection raw(m_folder.file("l.db"));
+        raw.exec_or_fail("UPDATE sample_blocks SET count = count + 1 WHERE series_id = 2");
+    }
+    const auto got = reader().samples("cpu.power_watts", 0, 1'000'000);
+    ASSERT_FALSE(got);
+    EXPECT_NE(got.error().message.find("damaged"), std::string::npos) << got.error().message;
+    EXPECT_NE(got.error().message.find("cpu.power_watts"), std::string::npos) << got.error().message;
+    EXPECT_TRUE(reader().samples("gpu.0.power_watts", 0, 1'000'000));
+}
+
 TEST_F(LedgerReaderTest, ConcurrentReadersSeeCommittedData) {
     // A second reader on the same file (as the CLI would open while the agent runs).
     auto other = LedgerReader::open(m_folder.file("l.db"));

@@ -1,5 +1,7 @@
 // Ledger round trips: whatever samples, decisions, actions, requests, job states and audit entries go
-// in come back identical (RapidCheck), plus the facade's small contracts (series ids, NaN, reopen).
+// in come back identical (RapidCheck), also when samples pile into the same minute blocks in any order,
+// with repeated instants, across minute edges and over several commits; plus the facade's small
+// contracts (series ids, NaN, reopen).
 
 #include "ledger/ledger.hpp"
 
@@ -153,6 +155,120 @@ RC_GTEST_PROP(LedgerRoundTrip, WhatGoesInComesBackIdentical, ()) {
         RC_ASSERT(verdict.has_value());
         RC_ASSERT(verdict->intact());
     }
+}
+
+constexpr std::int64_t kMinuteMs = 60'000;
+
+// Samples packed into a few minute blocks: times from a small pool (so instants repeat), spread over
+// three minutes around a minute edge (before 1970 too), arriving shuffled, in chunks, single or batched,
+// some chunks committed before the next arrives (so a block is merged with what is stored). The later
+// value of an instant wins; reads of any sub-range see exactly the samples in it.
+RC_GTEST_PROP(LedgerRoundTrip, SamplesInAnyOrderAcrossMinuteBlocksComeBackLatestWins, ()) {
+    auto& shared = shared_ledger();
+    auto& ledger = *shared.ledger;
+    const auto case_id = shared.next_case++;
+    const auto name = "blocks." + std::to_string(case_id);
+    const auto id = ledger.series({name, "W", "measured"});
+
+    const std::int64_t edge =
+        *rc::gen::element<std::int64_t>(0, -7 * kMinuteMs, 1'700'000'040'000 / kMinuteMs * kMinuteMs);
+    const std::int64_t start = edge - *rc::gen::inRange<std::int64_t>(1, kMinuteMs);
+    const auto pool = *rc::gen::nonEmpty(small(
+        rc::gen::container<std::vector<std::int64_t>>(rc::gen::inRange<std::int64_t>(0, 3 * kMinuteMs))));
+    const auto count = *rc::gen::inRange<std::size_t>(1, 120);
+    std::vector<Sample> samples;
+    for (std::size_t i = 0; i < count; ++i) {
+        samples.push_back({id, start + *rc::gen::elementOf(pool), *finite()});
+    }
+    std::map<std::int64_t, double> expected;
+    for (const auto& sample : samples) expected[sample.t_ms] = sample.value;
+
+    std::size_t next = 0;
+    while (next < samples.size()) {
+        const auto size = *rc::gen::inRange<std::size_t>(1, samples.size() - next + 1);
+        const std::span<const Sample> chunk(samples.data() + next, size);
+        if (*rc::gen::arbitrary<bool>()) {
+            RC_ASSERT(ledger.append(chunk));
+        } else {
+            for (const auto& sample : chunk) RC_ASSERT(ledger.append(sample));
+        }
+        if (*rc::gen::arbitrary<bool>()) RC_ASSERT(ledger.flush().has_value());
+        next += size;
+    }
+    RC_ASSERT(ledger.flush().has_value());
+
+    auto reader = LedgerReader::open(shared.folder.file("round-trip.db"));
+    RC_ASSERT(reader.has_value());
+    auto all = (*reader)->samples(name, INT64_MIN, INT64_MAX);
+    RC_ASSERT(all.has_value());
+    std::vector<SamplePoint> want;
+    for (const auto& [t, v] : expected) want.push_back({t, v});
+    RC_ASSERT(*all == want);
+
+    const auto from = start + *rc::gen::inRange<std::int64_t>(-10, 3 * kMinuteMs);
+    const auto to = from + *rc::gen::inRange<std::int64_t>(0, 2 * kMinuteMs);
+    auto part = (*reader)->samples(name, from, to);
+    RC_ASSERT(part.has_value());
+    std::vector<SamplePoint> want_part;
+    for (const auto& point : want) {
+        if (point.t_ms >= from && point.t_ms < to) want_part.push_back(point);
+    }
+    RC_ASSERT(*part == want_part);
+    const auto latest = (*reader)->latest();
+    RC_ASSERT(latest.has_value());
+    const auto mine =
+        std::find_if(latest->begin(), latest->end(), [&](const auto& l) { return l.series == name; });
+    RC_ASSERT(mine != latest->end());
+    RC_ASSERT(mine->t_ms == want.back().t_ms);
+    RC_ASSERT(mine->value == want.back().value);
+}
+
+TEST(Ledger, BlocksContinueAcrossReopen) {
+    // A new writer knows nothing of the blocks in the file: appending to the newest minute, to an older
+    // one (a late sample) and to a new one must merge with what is stored, not replace it.
+    TempFolder folder;
+    SeriesId id = 0;
+    {
+        auto ledger = open_or_die(test_options(folder.file("l.db")));
+        id = ledger->series({"x", "W", "measured"});
+        std::vector<Sample> samples;
+        for (std::int64_t s = 0; s < 150; s += 10) samples.push_back({id, s * 1000, static_cast<double>(s)});
+        ASSERT_TRUE(ledger->append(samples));  // minutes 0, 1 and 2 (up to 2:20)
+    }
+    auto ledger = open_or_die(test_options(folder.file("l.db")));
+    ASSERT_TRUE(ledger->append(Sample{id, 145'000, -1.0}));  // newest minute
+    ASSERT_TRUE(ledger->append(Sample{id, 5'000, -2.0}));    // oldest minute, late
+    ASSERT_TRUE(ledger->append(Sample{id, 70'000, -3.0}));   // replaces 1:10
+    ASSERT_TRUE(ledger->append(Sample{id, 200'000, -4.0}));  // a new minute
+    ASSERT_TRUE(ledger->flush());
+    std::vector<SamplePoint> want;
+    for (std::int64_t s = 0; s < 150; s += 10) want.push_back({s * 1000, static_cast<double>(s)});
+    want.push_back({145'000, -1.0});
+    want.push_back({5'000, -2.0});
+    want.push_back({200'000, -4.0});
+    std::sort(want.begin(), want.end(), [](const auto& a, const auto& b) { return a.t_ms < b.t_ms; });
+    for (auto& p : want) {
+        if (p.t_ms == 70'000) p.value = -3.0;
+    }
+    EXPECT_EQ(ledger->reader().samples("x", INT64_MIN, INT64_MAX).value(), want);
+    auto info = ledger->reader().info().value();
+    for (const auto& table : info.tables) {
+        if (table.name == "samples") {
+            EXPECT_EQ(table.rows, static_cast<std::int64_t>(want.size()));
+        }
+    }
+}
+
+TEST(Ledger, TimesTooEarlyForABlockAreRejectedAndCounted) {
+    TempFolder folder;
+    auto ledger = open_or_die(test_options(folder.file("l.db")));
+    const auto id = ledger->series({"x", "W", "measured"});
+    EXPECT_FALSE(ledger->append(Sample{id, INT64_MIN, 1.0}));
+    ASSERT_TRUE(ledger->append(Sample{id, INT64_MAX - 1, 2.0}));  // the last minute still has a block
+    ASSERT_TRUE(ledger->flush());
+    EXPECT_EQ(ledger->stats().rejected, 1U);
+    EXPECT_EQ(ledger->reader().samples("x", INT64_MIN, INT64_MAX).value(),
+              (std::vector<SamplePoint>{{INT64_MAX - 1, 2.0}}));
 }
 
 TEST(Ledger, SeriesIdsAreStableAcrossReopen) {

@@ -1,6 +1,6 @@
-// Schema versions and migrations: a version-1 file made here (the way the first release wrote it) is
-// upgraded on open with its rows intact; foreign, newer and unreadable files are refused with a
-// message naming the file and the fix.
+// Schema versions and migrations: version-1 and version-2 files made here (the way those releases wrote
+// them) are upgraded on open with their rows intact (version 3 moves raw samples into minute blocks);
+// foreign, newer and unreadable files are refused with a message naming the file and the fix.
 
 #include "ledger/schema.hpp"
 
@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "ledger/ledger.hpp"
 #include "ledger_fixture.hpp"
@@ -91,6 +93,85 @@ TEST(LedgerSchema, VersionOneFileIsUpgradedWithItsRowsIntact) {
     EXPECT_TRUE(verdict->intact()) << verdict->message;
     EXPECT_EQ(verdict->last_seq, 2);
     EXPECT_TRUE(reader.request_energy("r1").value().has_value());
+}
+
+// A version-2 ledger (one row per raw sample) with samples on both sides of minute edges, before 1970,
+// and in two series.
+std::vector<Sample> make_v2_file(const std::filesystem::path& path) {
+    {
+        auto db = detail::Database::open(path, detail::Database::Mode::read_write_create);
+        EXPECT_TRUE(db) << db.error().message;
+        EXPECT_TRUE(detail::migrate_to(*db, 2));
+    }
+    std::vector<Sample> samples;
+    for (std::int64_t s = -70; s < 130; s += 3)
+        samples.push_back({1, s * 1000 + 7, 0.5 * static_cast<double>(s)});
+    samples.push_back({1, 59'999, 1e300});
+    samples.push_back({1, 60'000, -1.5});
+    for (std::int64_t s = 0; s < 5; ++s)
+        samples.push_back({2, 1'700'000'000'000 + s, static_cast<double>(s)});
+    RawConnection raw(path);
+    raw.exec_or_fail(
+        "INSERT INTO series(id, name, unit, provenance) VALUES (1, 'gpu.0.power_watts', 'W', 'measured'), "
+        "(2, 'cpu.power_watts', 'W', 'estimated')");
+    raw.exec_or_fail("BEGIN");
+    for (const auto& sample : samples) {
+        char row[128];
+        std::snprintf(row, sizeof row, "INSERT INTO samples VALUES (%lld, %lld, %.17g)",
+                      static_cast<long long>(sample.series), static_cast<long long>(sample.t_ms),
+                      sample.value);
+        raw.exec_or_fail(row);
+    }
+    raw.exec_or_fail("COMMIT");
+    return samples;
+}
+
+TEST(LedgerSchema, VersionTwoSamplesMoveIntoMinuteBlocks) {
+    TempFolder folder;
+    const auto path = folder.file("v2.db");
+    const auto samples = make_v2_file(path);
+    ASSERT_EQ(migrate_file(path).value_or(-1), kSchemaVersion);
+
+    auto reader = LedgerReader::open(path);
+    ASSERT_TRUE(reader) << reader.error().message;
+    for (const auto& [id, name] : {std::pair{1, "gpu.0.power_watts"}, std::pair{2, "cpu.power_watts"}}) {
+        std::map<std::int64_t, double> want;
+        for (const auto& sample : samples) {
+            if (sample.series == id) want[sample.t_ms] = sample.value;
+        }
+        const auto got = (*reader)->samples(name, INT64_MIN, INT64_MAX).value();
+        ASSERT_EQ(got.size(), want.size()) << name;
+        auto expected = want.begin();
+        for (const auto& point : got) {
+            EXPECT_EQ(point.t_ms, expected->first);
+            EXPECT_EQ(point.value, expected->second);
+            ++expected;
+        }
+    }
+    const auto info = (*reader)->info().value();
+    for (const auto& table : info.tables) {
+        if (table.name == "samples") {
+            EXPECT_EQ(table.rows, static_cast<std::int64_t>(samples.size()));
+        }
+    }
+    auto db = detail::Database::open(path, detail::Database::Mode::read_only);
+    ASSERT_TRUE(db);
+    // -70 s .. 130 s touches the minutes -2, -1, 0, 1 and 2; the second series one minute.
+    EXPECT_EQ(db->scalar("SELECT count(*) FROM sample_blocks WHERE series_id = 1").value().value_or(-1), 5);
+    EXPECT_EQ(db->scalar("SELECT count(*) FROM sample_blocks WHERE series_id = 2").value().value_or(-1), 1);
+    EXPECT_EQ(db->scalar("SELECT count(*) FROM sqlite_schema WHERE name = 'samples'").value().value_or(-1),
+              0);
+
+    // The agent carries on writing into the migrated blocks.
+    reader->reset();
+    auto ledger = open_or_die(test_options(path));
+    ASSERT_TRUE(ledger->append(Sample{1, 60'001, 42.0}));
+    ASSERT_TRUE(ledger->flush());
+    const auto minute = ledger->reader().samples("gpu.0.power_watts", 60'000, 120'000).value();
+    ASSERT_GE(minute.size(), 3U);
+    EXPECT_EQ(minute[0], (SamplePoint{60'000, -1.5}));
+    EXPECT_EQ(minute[1], (SamplePoint{60'001, 42.0}));
+    EXPECT_EQ(minute[2].t_ms, 62'007);
 }
 
 TEST(LedgerSchema, MigrateFileUpgradesAndIsIdempotent) {
