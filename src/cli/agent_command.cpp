@@ -172,11 +172,14 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         auto f = twin::FacilityModel::load(context.data_dir, resolved.zone, resolved.pue, resolved.tariff);
         if (!f) throw BadInput(f.error().message);
         facility = std::move(*f);
-        auto s = twin::build_scenario(resolved.scenario, *model, resolved.fleet.defaults, context.data_dir);
+        // Only the oracle reads the whole workload; otherwise the twin streams it (a day is ~400k requests).
+        twin::ScenarioOptions scenario_options = resolved.scenario;
+        scenario_options.materialize_workload = policy_name == "oracle";
+        auto s = twin::build_scenario(scenario_options, *model, resolved.fleet.defaults, context.data_dir);
         if (!s) throw BadInput(s.error().message);
         scenario = std::move(*s);
         settings.loop.constraints = resolved.loop.constraints;
-        twin_world = std::make_unique<twin::TwinWorld>(*model, *facility, resolved.fleet, scenario->workload,
+        twin_world = std::make_unique<twin::TwinWorld>(*model, *facility, resolved.fleet, scenario->source->open(),
                                                        resolved.start_unix_s);
         paced = std::make_unique<daemon::PacedClock>(twin_world->clock(), o.speed);
         world.clock = paced.get();
@@ -185,11 +188,11 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         world.epoch_unix_s = resolved.start_unix_s;
         world.grams_co2_per_joule = facility->carbon_g_per_kwh(core::Seconds(resolved.start_unix_s)) / 3.6e6;
         policy_context.replica_model = &*model;
-        policy_context.workload = &scenario->workload;
+        policy_context.workload = scenario_options.materialize_workload ? &scenario->workload : nullptr;
         policy_context.prefill_token_budget = resolved.fleet.prefill_token_budget;
         if (!settings.run_for) settings.run_for = core::Seconds(scenario->duration_s);
         std::cerr << fmt::format("agent: twin world, {} ({} requests over {:.1f} h) at {}x real time\n", scenario->name,
-                                 scenario->workload.size(), scenario->duration_s / 3600, o.speed);
+                                 scenario->requests, scenario->duration_s / 3600, o.speed);
     } else {
         // The service's SLO ([slo], as in `twin run`): what policies keep and the shield's guard judges.
         const core::ConfigSection slo = root.section("slo");

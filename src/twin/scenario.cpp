@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -46,15 +48,24 @@ core::Result<Scenario> build_scenario(const ScenarioOptions& options, const Repl
     Scenario scenario;
 
     if (!options.trace && options.scenario == "default") {
-        auto day = ServeGenDay::load(data_dir / "servegen-deepseek-r1-1day");
-        if (!day) return core::fail("scenario default: " + day.error().message);
+        auto loaded = ServeGenDay::load(data_dir / "servegen-deepseek-r1-1day");
+        if (!loaded) return core::fail("scenario default: " + loaded.error().message);
+        const auto day = std::make_shared<const ServeGenDay>(std::move(*loaded));
         const double duration = std::min(options.duration_s.value_or(ServeGenDay::kDaySeconds), ServeGenDay::kDaySeconds);
         // Measure the day's peak demand at the recorded rate, then sample again at the scaled rate.
-        const Workload recorded = day->sample(1.0, core::Seconds(ServeGenDay::kDaySeconds), options.seed);
         const double fraction = options.scale_peak.value_or(kDefaultPeakFraction);
-        scenario.scale_factor =
-            peak_scale_factor(recorded, core::Seconds(kServeGenWindowS), fraction, options.gpus, cost);
-        scenario.workload = day->sample(scenario.scale_factor, core::Seconds(duration), options.seed);
+        if (options.materialize_workload) {
+            const Workload recorded = day->sample(1.0, core::Seconds(ServeGenDay::kDaySeconds), options.seed);
+            scenario.scale_factor =
+                peak_scale_factor(recorded, core::Seconds(kServeGenWindowS), fraction, options.gpus, cost);
+            scenario.workload = day->sample(scenario.scale_factor, core::Seconds(duration), options.seed);
+        } else {
+            // The same numbers from streams: the day's requests are drawn window by window and dropped.
+            const auto recorded = ServeGenDay::source(day, 1.0, core::Seconds(ServeGenDay::kDaySeconds), options.seed);
+            scenario.scale_factor =
+                peak_scale_factor(*recorded->open(), core::Seconds(kServeGenWindowS), fraction, options.gpus, cost);
+        }
+        scenario.source = ServeGenDay::source(day, scenario.scale_factor, core::Seconds(duration), options.seed);
         scenario.name = "default";
         scenario.duration_s = duration;
         scenario.peak_window_s = kServeGenWindowS;
@@ -94,9 +105,28 @@ core::Result<Scenario> build_scenario(const ScenarioOptions& options, const Repl
         scenario.duration_s = span_of(scenario.workload);
         if (options.duration_s) scenario.duration_s = std::min(scenario.duration_s, *options.duration_s);
     }
-    scenario.workload = cut(std::move(scenario.workload), scenario.duration_s);
-    scenario.peak_demand_replicas =
-        peak_demand(scenario.workload, core::Seconds(scenario.peak_window_s), cost).replicas_needed;
+    if (scenario.source == nullptr) {
+        // A recorded trace: held once, as the vector or (not materialised) inside the source.
+        scenario.workload = cut(std::move(scenario.workload), scenario.duration_s);
+        scenario.requests = scenario.workload.size();
+        scenario.peak_demand_replicas =
+            peak_demand(scenario.workload, core::Seconds(scenario.peak_window_s), cost).replicas_needed;
+        if (options.materialize_workload) {
+            scenario.source = workload_source(scenario.workload);
+        } else {
+            scenario.source = workload_source(std::move(scenario.workload));
+            scenario.workload = Workload{};
+        }
+    } else if (options.materialize_workload) {
+        // ServeGen's sample() and its streams already stop at the duration: no cut.
+        scenario.requests = scenario.workload.size();
+        scenario.peak_demand_replicas =
+            peak_demand(scenario.workload, core::Seconds(scenario.peak_window_s), cost).replicas_needed;
+    } else {
+        scenario.peak_demand_replicas =
+            peak_demand(*scenario.source->open(), core::Seconds(scenario.peak_window_s), cost, &scenario.requests)
+                .replicas_needed;
+    }
     return scenario;
 }
 

@@ -8,9 +8,14 @@
 //  - a trace file (--trace): replayed as recorded unless `scale_peak` is given (busiest minute).
 // Capacity is measured with the replica model's cost of each request at default settings (see
 // rate_scaling.hpp for the method).
+// The workload comes two ways: `source` always (streams that generate or replay the requests as they are
+// read: the agent's twin world reads one, so a day of requests is never held whole), and the `workload`
+// vector too unless `materialize_workload` is off (the oracle, `train`, `bench` read it whole).
 
 #include <cstdint>
+#include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +23,7 @@
 #include "core/result.hpp"
 #include "twin/replica/replica_model.hpp"
 #include "twin/workload/request_spec.hpp"
+#include "twin/workload/request_stream.hpp"
 
 namespace joulepilot::twin {
 
@@ -30,11 +36,14 @@ struct ScenarioOptions {
     int gpus = 8;
     std::uint64_t seed = 1;
     std::optional<double> duration_s;            // cut the workload (arrivals) at this time
+    bool materialize_workload = true;            // false: Scenario::workload stays empty (read `source`)
 };
 
 struct Scenario {
     std::string name;  // "default", "azure-conv", "azure-code" or "trace:<file name>"
-    Workload workload;
+    Workload workload;           // every request, by arrival; empty unless options.materialize_workload
+    std::shared_ptr<const WorkloadSource> source;  // the same requests as streams (never null)
+    std::size_t requests = 0;    // how many requests the workload has, materialised or not
     double duration_s = 0;       // arrivals happen in [0, duration)
     double scale_factor = 1;     // applied to the recorded/sampled rate
     double peak_window_s = 0;    // window used for scaling

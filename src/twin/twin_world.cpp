@@ -238,6 +238,11 @@ private:
 
 TwinWorld::TwinWorld(const ReplicaModel& model, const FacilityModel& facility, FleetConfig config,
                      Workload workload, double start_unix_s, double timeline_interval_s)
+    : TwinWorld(StreamTag{}, model, facility, config, workload_source(std::move(workload))->open(), start_unix_s,
+                timeline_interval_s) {}
+
+TwinWorld::TwinWorld(StreamTag, const ReplicaModel& model, const FacilityModel& facility, FleetConfig config,
+                     std::unique_ptr<RequestStream> workload, double start_unix_s, double timeline_interval_s)
     : m_facility(facility),
       m_fleet(model, config, std::move(workload)),
       m_start_unix_s(start_unix_s),
@@ -266,18 +271,12 @@ RunSummary TwinWorld::summarize(const std::string& scenario, const std::string& 
     s.knob_changes = m_actuator->changes();
 
     // Requests: latency percentiles over finished ones, attainment over all that arrived.
-    std::vector<double> ttft;
-    std::vector<double> tpot;
-    std::uint64_t met = 0;
-    for (std::size_t i = 0; i < s.requests; ++i) {
-        const RequestRecord& r = m_fleet.records()[i];
-        if (r.finish_s < 0) continue;
-        ++s.completed;
-        s.output_tokens += static_cast<std::uint64_t>(r.output_tokens);
-        ttft.push_back(r.first_token_s - r.arrival_s);
-        tpot.push_back(tpot_of(r));
-        met += met_slo(r, config.slo_ttft_s, config.slo_tpot_s) ? 1 : 0;
-    }
+    const CompletedRequests& done = m_fleet.completed();
+    s.completed = done.count;
+    s.output_tokens = done.output_tokens;
+    const std::uint64_t met = done.met_slo;
+    std::vector<double> ttft = done.ttft_s;  // copies: percentile() reorders them
+    std::vector<double> tpot = done.tpot_s;
     s.p50_ttft_s = percentile(ttft, 0.50);
     s.p99_ttft_s = percentile(ttft, 0.99);
     s.p50_tpot_s = percentile(tpot, 0.50);

@@ -5,6 +5,7 @@
 // summarize() turns the simulation's ground truth into the run's headline numbers and timeline.
 // Not thread-safe: one loop thread drives it.
 
+#include <concepts>
 #include <memory>
 #include <string>
 
@@ -23,6 +24,13 @@ public:
     // are looked up at start + t). `timeline_interval_s`: resolution of the summary's timeline.
     TwinWorld(const ReplicaModel& model, const FacilityModel& facility, FleetConfig config, Workload workload,
               double start_unix_s, double timeline_interval_s = 300);
+    // The workload as a stream (Scenario::source->open()): requests are read as the simulation reaches them.
+    // A template so that `{}` for the workload still means an empty Workload (the bench's probe world).
+    template <std::derived_from<RequestStream> Stream>
+    TwinWorld(const ReplicaModel& model, const FacilityModel& facility, FleetConfig config,
+              std::unique_ptr<Stream> workload, double start_unix_s, double timeline_interval_s = 300)
+        : TwinWorld(StreamTag{}, model, facility, config, std::unique_ptr<RequestStream>(std::move(workload)),
+                    start_unix_s, timeline_interval_s) {}
     ~TwinWorld();
     TwinWorld(const TwinWorld&) = delete;
     TwinWorld& operator=(const TwinWorld&) = delete;
@@ -39,6 +47,10 @@ public:
                                        double sim_wall_s) const;
 
 private:
+    struct StreamTag {};
+    TwinWorld(StreamTag, const ReplicaModel& model, const FacilityModel& facility, FleetConfig config,
+              std::unique_ptr<RequestStream> workload, double start_unix_s, double timeline_interval_s);
+
     class Clock;
     class Sensor;
     class Actuator;

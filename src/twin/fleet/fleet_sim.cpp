@@ -17,13 +17,11 @@ bool met_slo(const RequestRecord& r, double slo_ttft_s, double slo_tpot_s) {
 }
 
 FleetSim::FleetSim(const ReplicaModel& model, FleetConfig config, Workload workload)
+    : FleetSim(model, config, workload_source(std::move(workload))->open()) {}
+
+FleetSim::FleetSim(const ReplicaModel& model, FleetConfig config, std::unique_ptr<RequestStream> workload)
     : m_model(model), m_config(config), m_workload(std::move(workload)) {
-    m_records.resize(m_workload.size());
-    for (std::size_t i = 0; i < m_workload.size(); ++i) {
-        m_records[i].arrival_s = m_workload[i].arrival.value();
-        m_records[i].input_tokens = m_workload[i].input_tokens;
-        m_records[i].output_tokens = std::max(1, m_workload[i].output_tokens);
-    }
+    if (m_workload != nullptr) m_next = m_workload->next();
     for (int i = 0; i < m_config.gpus; ++i) {
         m_replicas.push_back(std::make_unique<ReplicaSim>(i, m_model, m_config.defaults, m_records, *this,
                                                           m_config.prefill_token_budget));
@@ -50,6 +48,23 @@ std::uint64_t FleetSim::total_iterations() const {
 
 void FleetSim::advance_replicas(double t) {
     for (auto& r : m_replicas) r->advance_to(t);
+}
+
+std::uint32_t FleetSim::admit_arrival(const RequestSpec& request) {
+    std::uint32_t slot = 0;
+    if (!m_free_slots.empty()) {
+        slot = m_free_slots.back();
+        m_free_slots.pop_back();
+    } else {
+        slot = static_cast<std::uint32_t>(m_records.size());
+        m_records.emplace_back();
+    }
+    RequestRecord& r = m_records[slot];
+    r = RequestRecord{};
+    r.arrival_s = request.arrival.value();
+    r.input_tokens = request.input_tokens;
+    r.output_tokens = std::max(1, request.output_tokens);
+    return slot;
 }
 
 void FleetSim::route(std::uint32_t request) {
@@ -114,7 +129,7 @@ void FleetSim::close_partial_bucket() {
 }
 
 bool FleetSim::drained() const {
-    if (m_next_arrival < m_workload.size()) return false;
+    if (m_next) return false;
     for (const auto& r : m_replicas) {
         if (r->queued() > 0 || r->running() > 0) return false;
     }
@@ -124,17 +139,17 @@ bool FleetSim::drained() const {
 void FleetSim::run_until(double t) {
     while (m_now < t) {
         const double bucket_end = m_open.start_s + m_config.bucket_s;
-        const double next_arrival = m_next_arrival < m_workload.size()
-                                        ? m_records[m_next_arrival].arrival_s
-                                        : std::numeric_limits<double>::infinity();
+        const double next_arrival = m_next ? m_next->arrival.value() : std::numeric_limits<double>::infinity();
         if (next_arrival <= t && next_arrival < bucket_end) {
             const double arrival = std::max(next_arrival, m_now);
             advance_replicas(arrival);
             m_now = arrival;
-            route(m_next_arrival);
-            m_arrived_prompt_tokens += m_records[m_next_arrival].input_tokens;
-            ++m_next_arrival;
+            const std::uint32_t slot = admit_arrival(*m_next);
+            route(slot);
+            m_arrived_prompt_tokens += m_records[slot].input_tokens;
+            ++m_arrivals;
             ++m_open.arrivals;
+            m_next = m_workload->next();
             continue;
         }
         const double target = std::min(t, bucket_end);
@@ -148,12 +163,20 @@ void FleetSim::on_first_token(std::uint32_t /*request*/, const RequestRecord& re
     m_recent_ttft.emplace_back(record.first_token_s, record.first_token_s - record.arrival_s);
 }
 
-void FleetSim::on_finish(std::uint32_t /*request*/, const RequestRecord& record) {
+void FleetSim::on_finish(std::uint32_t request, const RequestRecord& record) {
     const bool met = met_slo(record, m_config.slo_ttft_s, m_config.slo_tpot_s);
-    m_recent_tpot.emplace_back(record.finish_s, tpot_of(record));
+    const double tpot = tpot_of(record);
+    m_recent_tpot.emplace_back(record.finish_s, tpot);
     m_recent_met.emplace_back(record.finish_s, met);
     ++m_open.finished;
     m_open.finished_met_slo += met ? 1 : 0;
+    ++m_completed.count;
+    m_completed.met_slo += met ? 1 : 0;
+    m_completed.output_tokens += static_cast<std::uint64_t>(record.output_tokens);
+    m_completed.ttft_s.push_back(record.first_token_s - record.arrival_s);
+    m_completed.tpot_s.push_back(tpot);
+    // The replica is done with the record (it calls this last): the slot serves the next arrival.
+    m_free_slots.push_back(request);
 }
 
 ServiceWindow FleetSim::service_window() {

@@ -14,6 +14,7 @@
 #include "twin/fleet/replica_sim.hpp"
 #include "twin/replica/replica_model.hpp"
 #include "twin/workload/request_spec.hpp"
+#include "twin/workload/request_stream.hpp"
 
 namespace joulepilot::twin {
 
@@ -44,6 +45,16 @@ struct FleetBucket {
     std::uint64_t queued = 0;
 };
 
+// Finished requests, aggregated as they finish.
+struct CompletedRequests {
+    std::uint64_t count = 0;
+    std::uint64_t met_slo = 0;  // met both SLOs
+    std::uint64_t output_tokens = 0;
+    // One value per finished request, in finishing order: the run's exact percentiles need every value.
+    std::vector<double> ttft_s;
+    std::vector<double> tpot_s;
+};
+
 struct ServiceWindow {
     std::optional<double> ttft_p99_s;
     std::optional<double> tpot_p99_s;
@@ -52,6 +63,8 @@ struct ServiceWindow {
 
 class FleetSim final : public RequestListener {
 public:
+    // `workload` sorted by arrival; the stream is read only as far as the simulation has reached.
+    FleetSim(const ReplicaModel& model, FleetConfig config, std::unique_ptr<RequestStream> workload);
     FleetSim(const ReplicaModel& model, FleetConfig config, Workload workload);
     FleetSim(const FleetSim&) = delete;
     FleetSim& operator=(const FleetSim&) = delete;
@@ -69,18 +82,17 @@ public:
     [[nodiscard]] const FleetConfig& config() const { return m_config; }
     [[nodiscard]] const ReplicaModel& model() const { return m_model; }
 
-    [[nodiscard]] std::uint64_t arrivals() const { return m_next_arrival; }
+    [[nodiscard]] std::uint64_t arrivals() const { return m_arrivals; }
     // Prompt tokens of every request that has arrived so far.
     [[nodiscard]] double arrived_prompt_tokens() const { return m_arrived_prompt_tokens; }
     // Output tokens generated so far by all replicas.
     [[nodiscard]] double generated_tokens() const;
-    // The workload as given (arrival order): what an oracle with perfect knowledge of the load reads.
-    [[nodiscard]] const Workload& workload() const { return m_workload; }
-    [[nodiscard]] std::size_t workload_size() const { return m_workload.size(); }
     [[nodiscard]] double total_it_energy_j() const;
     [[nodiscard]] std::uint64_t total_iterations() const;
     [[nodiscard]] ServiceWindow service_window();
-    [[nodiscard]] const std::vector<RequestRecord>& records() const { return m_records; }
+    [[nodiscard]] const CompletedRequests& completed() const { return m_completed; }
+    // Record slots allocated so far: the most requests ever in flight at once, not the workload's size.
+    [[nodiscard]] std::size_t record_slots() const { return m_records.size(); }
     [[nodiscard]] const std::vector<FleetBucket>& buckets() const { return m_buckets; }
 
     void on_first_token(std::uint32_t request, const RequestRecord& record) override;
@@ -88,16 +100,21 @@ public:
 
 private:
     void advance_replicas(double t);
+    // A slot for the arriving request, its record filled in.
+    std::uint32_t admit_arrival(const RequestSpec& request);
     void route(std::uint32_t request);
     void close_bucket(double end);
 
     const ReplicaModel& m_model;
     FleetConfig m_config;
-    Workload m_workload;
-    std::vector<RequestRecord> m_records;
+    std::unique_ptr<RequestStream> m_workload;
+    std::optional<RequestSpec> m_next;                // the next arrival, read ahead; none when exhausted
+    std::vector<RequestRecord> m_records;             // slots of requests in flight (replicas index them)
+    std::vector<std::uint32_t> m_free_slots;          // slots of finished requests, reused first
+    CompletedRequests m_completed;
     std::vector<std::unique_ptr<ReplicaSim>> m_replicas;
     double m_now = 0;
-    std::uint32_t m_next_arrival = 0;
+    std::uint64_t m_arrivals = 0;
     std::size_t m_round_robin = 0;  // where the router's next scan starts
     double m_arrived_prompt_tokens = 0;
 

@@ -10,13 +10,58 @@ namespace {
 
 bool by_arrival(const RequestSpec& a, const RequestSpec& b) { return a.arrival < b.arrival; }
 
+// One pass over arrivals in order, summing each window's cost: shared by the vector and stream forms so
+// both give the same numbers bit for bit.
+class PeakScan {
+public:
+    PeakScan(double window_s, const RequestCost& cost) : m_window_s(window_s), m_cost(cost) {}
+
+    void add(const RequestSpec& request) {
+        const double index = std::floor(request.arrival.value() / m_window_s);
+        if (!m_started) {
+            m_current_index = index;
+            m_started = true;
+        } else if (index != m_current_index) {
+            close_window();
+            m_current_index = index;
+            m_current_cost = 0;
+        }
+        m_current_cost += m_cost(request.input_tokens, request.output_tokens);
+    }
+
+    [[nodiscard]] PeakDemand finish() {
+        if (!m_started) return {};
+        close_window();
+        return m_peak;
+    }
+
+private:
+    void close_window() {
+        const double demand = m_current_cost / m_window_s;
+        if (!m_have_peak || demand > m_peak.replicas_needed) {
+            m_peak = PeakDemand{core::Seconds(m_current_index * m_window_s), demand};
+            m_have_peak = true;
+        }
+    }
+
+    double m_window_s;
+    const RequestCost& m_cost;
+    bool m_started = false;
+    bool m_have_peak = false;
+    PeakDemand m_peak;
+    double m_current_index = 0;
+    double m_current_cost = 0;
+};
+
+bool valid_window(double window_s) { return window_s > 0 && std::isfinite(window_s); }
+
 }  // namespace
 
 PeakDemand peak_demand(const Workload& workload, core::Seconds window, const RequestCost& cost) {
     const double window_s = window.value();
-    if (workload.empty() || !(window_s > 0) || !std::isfinite(window_s)) return {};
+    if (workload.empty() || !valid_window(window_s)) return {};
 
-    // One pass over arrivals in order, summing each window's cost; a copy only if the input is unsorted.
+    // A copy only if the input is unsorted.
     Workload sorted_copy;
     const Workload* requests = &workload;
     if (!std::is_sorted(workload.begin(), workload.end(), by_arrival)) {
@@ -24,29 +69,30 @@ PeakDemand peak_demand(const Workload& workload, core::Seconds window, const Req
         std::stable_sort(sorted_copy.begin(), sorted_copy.end(), by_arrival);
         requests = &sorted_copy;
     }
+    PeakScan scan(window_s, cost);
+    for (const auto& request : *requests) scan.add(request);
+    return scan.finish();
+}
 
-    PeakDemand peak;
-    bool have_peak = false;
-    double current_index = std::floor(requests->front().arrival.value() / window_s);
-    double current_cost = 0;
-    const auto close_window = [&] {
-        const double demand = current_cost / window_s;
-        if (!have_peak || demand > peak.replicas_needed) {
-            peak = PeakDemand{core::Seconds(current_index * window_s), demand};
-            have_peak = true;
-        }
-    };
-    for (const auto& request : *requests) {
-        const double index = std::floor(request.arrival.value() / window_s);
-        if (index != current_index) {
-            close_window();
-            current_index = index;
-            current_cost = 0;
-        }
-        current_cost += cost(request.input_tokens, request.output_tokens);
+PeakDemand peak_demand(RequestStream& requests, core::Seconds window, const RequestCost& cost,
+                       std::size_t* count) {
+    const double window_s = window.value();
+    std::size_t n = 0;
+    PeakScan scan(valid_window(window_s) ? window_s : 1.0, cost);
+    while (auto request = requests.next()) {
+        scan.add(*request);
+        ++n;
     }
-    close_window();
-    return peak;
+    if (count != nullptr) *count = n;
+    if (!valid_window(window_s)) return {};
+    return scan.finish();
+}
+
+double peak_scale_factor(RequestStream& requests, core::Seconds window, double fraction, int replicas,
+                         const RequestCost& cost) {
+    const PeakDemand peak = peak_demand(requests, window, cost);
+    if (!(peak.replicas_needed > 0)) return 1.0;
+    return fraction * static_cast<double>(replicas) / peak.replicas_needed;
 }
 
 double peak_scale_factor(const Workload& workload, core::Seconds window, double fraction, int replicas,

@@ -7,11 +7,13 @@
 // probability F (thinning); above 1, each request is kept floor(F) times plus once more with probability
 // frac(F), each copy shifted by a uniform jitter inside the gap to the next arrival. Deterministic by seed.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
 #include "core/units.hpp"
 #include "twin/workload/request_spec.hpp"
+#include "twin/workload/request_stream.hpp"
 
 namespace joulepilot::twin {
 
@@ -26,10 +28,16 @@ struct PeakDemand {
 // Windows are [k x window, (k + 1) x window) from t = 0 (a last partial window is still divided by the full
 // length); ties go to the earliest window. An empty workload, or window <= 0, gives {0 s, 0}.
 PeakDemand peak_demand(const Workload& workload, core::Seconds window, const RequestCost& cost);
+// The same over a stream (sorted by construction), read to its end without keeping it: the same numbers as
+// the vector form of the same requests. `count`, when given, receives how many requests the stream held.
+PeakDemand peak_demand(RequestStream& requests, core::Seconds window, const RequestCost& cost,
+                       std::size_t* count = nullptr);
 
 // Factor that makes the busiest `window` need `fraction` of `replicas` replicas:
 // fraction x replicas / peak demand. 1 when the workload has no demand (nothing to scale from).
 double peak_scale_factor(const Workload& workload, core::Seconds window, double fraction, int replicas,
+                         const RequestCost& cost);
+double peak_scale_factor(RequestStream& requests, core::Seconds window, double fraction, int replicas,
                          const RequestCost& cost);
 
 // Precondition: factor > 0 and finite (callers validate user input; a violation asserts in debug builds

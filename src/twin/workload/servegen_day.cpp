@@ -449,39 +449,110 @@ core::Result<ServeGenDay> ServeGenDay::load(const std::filesystem::path& dir) {
     return day;
 }
 
+bool ServeGenDay::valid_request(double rate_scale, double duration_s) {
+    return rate_scale > 0 && std::isfinite(rate_scale) && duration_s > 0 && std::isfinite(duration_s);
+}
+
+std::int64_t ServeGenDay::window_count(double duration_s) {
+    return static_cast<std::int64_t>(std::ceil(duration_s / kWindowSeconds));
+}
+
+void ServeGenDay::sample_window_batch(std::int64_t w, double rate_scale, std::uint64_t seed,
+                                      std::vector<RequestSpec>& batch, std::vector<double>& gaps) const {
+    const int day_index = static_cast<int>(w % kWindowsPerDay);
+    const double start_s = static_cast<double>(w) * kWindowSeconds;
+    batch.clear();
+    for (const auto& client : m_clients) {
+        sample_window(client, day_index, start_s, rate_scale, stream_seed(seed, client.id, w), gaps, batch);
+    }
+    // Windows do not overlap: sorting each window's requests sorts the whole.
+    std::sort(batch.begin(), batch.end(),
+              [](const RequestSpec& a, const RequestSpec& b) { return a.arrival < b.arrival; });
+}
+
 Workload ServeGenDay::sample(double rate_scale, core::Seconds duration, std::uint64_t seed) const {
     const double duration_s = duration.value();
-    if (!(rate_scale > 0) || !std::isfinite(rate_scale) || !(duration_s > 0) || !std::isfinite(duration_s)) {
-        return {};
-    }
-    const auto window_count = static_cast<std::int64_t>(std::ceil(duration_s / kWindowSeconds));
+    if (!valid_request(rate_scale, duration_s)) return {};
+    const std::int64_t windows = window_count(duration_s);
 
     double expected = 0;
-    for (std::int64_t w = 0; w < window_count; ++w) {
+    for (std::int64_t w = 0; w < windows; ++w) {
         expected += total_rate_rps(core::Seconds(static_cast<double>(w) * kWindowSeconds));
     }
     Workload workload;
     workload.reserve(static_cast<std::size_t>(expected * rate_scale * kWindowSeconds * 1.01) + 64);
 
-    // Windows do not overlap: sorting each window's requests sorts the whole.
     std::vector<RequestSpec> batch;
     std::vector<double> gaps;
-    for (std::int64_t w = 0; w < window_count; ++w) {
-        const int day_index = static_cast<int>(w % kWindowsPerDay);
-        const double start_s = static_cast<double>(w) * kWindowSeconds;
-        batch.clear();
-        for (const auto& client : m_clients) {
-            sample_window(client, day_index, start_s, rate_scale, stream_seed(seed, client.id, w), gaps,
-                          batch);
-        }
-        std::sort(batch.begin(), batch.end(),
-                  [](const RequestSpec& a, const RequestSpec& b) { return a.arrival < b.arrival; });
+    for (std::int64_t w = 0; w < windows; ++w) {
+        sample_window_batch(w, rate_scale, seed, batch, gaps);
         for (const auto& request : batch) {
             if (request.arrival.value() >= duration_s) break;
             workload.push_back(request);
         }
     }
     return workload;
+}
+
+namespace {
+
+// sample()'s loop turned inside out: one window's batch at a time, drawn when the reader reaches it.
+class ServeGenStream final : public RequestStream {
+public:
+    ServeGenStream(std::shared_ptr<const ServeGenDay> day, double rate_scale, double duration_s, std::uint64_t seed,
+                   std::int64_t windows)
+        : m_day(std::move(day)), m_rate_scale(rate_scale), m_duration_s(duration_s), m_seed(seed), m_windows(windows) {}
+
+    std::optional<RequestSpec> next() override {
+        while (m_next >= m_batch.size()) {
+            if (m_window >= m_windows) return std::nullopt;
+            m_day->sample_window_batch(m_window++, m_rate_scale, m_seed, m_batch, m_gaps);
+            m_next = 0;
+        }
+        const RequestSpec& request = m_batch[m_next++];
+        if (request.arrival.value() >= m_duration_s) {  // the rest of the last window is past the end
+            m_next = m_batch.size();
+            m_window = m_windows;
+            return std::nullopt;
+        }
+        return request;
+    }
+
+private:
+    std::shared_ptr<const ServeGenDay> m_day;
+    double m_rate_scale;
+    double m_duration_s;
+    std::uint64_t m_seed;
+    std::int64_t m_windows;
+    std::int64_t m_window = 0;
+    std::vector<RequestSpec> m_batch;
+    std::size_t m_next = 0;
+    std::vector<double> m_gaps;
+};
+
+class ServeGenSource final : public WorkloadSource {
+public:
+    ServeGenSource(std::shared_ptr<const ServeGenDay> day, double rate_scale, double duration_s, std::uint64_t seed)
+        : m_day(std::move(day)), m_rate_scale(rate_scale), m_duration_s(duration_s), m_seed(seed) {}
+
+    [[nodiscard]] std::unique_ptr<RequestStream> open() const override {
+        const std::int64_t windows =
+            ServeGenDay::valid_request(m_rate_scale, m_duration_s) ? ServeGenDay::window_count(m_duration_s) : 0;
+        return std::make_unique<ServeGenStream>(m_day, m_rate_scale, m_duration_s, m_seed, windows);
+    }
+
+private:
+    std::shared_ptr<const ServeGenDay> m_day;
+    double m_rate_scale;
+    double m_duration_s;
+    std::uint64_t m_seed;
+};
+
+}  // namespace
+
+std::shared_ptr<const WorkloadSource> ServeGenDay::source(std::shared_ptr<const ServeGenDay> day, double rate_scale,
+                                                          core::Seconds duration, std::uint64_t seed) {
+    return std::make_shared<const ServeGenSource>(std::move(day), rate_scale, duration.value(), seed);
 }
 
 double ServeGenDay::total_rate_rps(core::Seconds t) const {

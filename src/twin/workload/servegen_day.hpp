@@ -17,10 +17,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <vector>
 
 #include "core/result.hpp"
 #include "twin/workload/request_spec.hpp"
+#include "twin/workload/request_stream.hpp"
 
 namespace joulepilot::twin {
 
@@ -62,6 +64,10 @@ public:
     // rate_scale <= 0 or a duration <= 0 (or either non-finite) gives an empty workload. The result for a
     // shorter duration is a prefix of the result for a longer one (same seed and scale).
     [[nodiscard]] Workload sample(double rate_scale, core::Seconds duration, std::uint64_t seed) const;
+    // The same requests as sample(rate_scale, duration, seed), bit for bit, drawn one 10-minute window at a
+    // time as a stream is read: a stream holds one window's requests, never the day. The source shares `day`.
+    static std::shared_ptr<const WorkloadSource> source(std::shared_ptr<const ServeGenDay> day, double rate_scale,
+                                                        core::Seconds duration, std::uint64_t seed);
 
     // Total request rate of the 10-minute window containing t, unscaled (times past a day repeat the day).
     [[nodiscard]] double total_rate_rps(core::Seconds t) const;
@@ -72,6 +78,13 @@ public:
     [[nodiscard]] const std::vector<ServeGenClient>& clients() const { return m_clients; }
     static constexpr double kWindowSeconds = 600.0;
     static constexpr double kDaySeconds = 86400.0;
+
+    // What sample() and the streams share: whether (rate_scale, duration) asks for any request, how many
+    // windows cover the duration, and the sorted requests of absolute window w (into `batch`).
+    static bool valid_request(double rate_scale, double duration_s);
+    static std::int64_t window_count(double duration_s);
+    void sample_window_batch(std::int64_t w, double rate_scale, std::uint64_t seed, std::vector<RequestSpec>& batch,
+                             std::vector<double>& gaps) const;
 
 private:
     std::vector<ServeGenClient> m_clients;

@@ -91,6 +91,25 @@ TEST(PeakDemand, PeakIsAtLeastTheAverageAndAtMostTheTotal) {
     EXPECT_TRUE(ok);
 }
 
+TEST(PeakDemand, AStreamGivesTheVectorsNumbersAndItsCount) {
+    const bool ok = rc::check("peak_demand(stream) == peak_demand(vector), bit for bit", [] {
+        const Workload workload = *sorted_workloads();
+        const double window_s = *rc::gen::inRange(1, 120);
+        const PeakDemand from_vector = peak_demand(workload, Seconds(window_s), thousand_tokens_per_second);
+        std::size_t count = 0;
+        const PeakDemand from_stream =
+            peak_demand(*workload_source(workload)->open(), Seconds(window_s), thousand_tokens_per_second, &count);
+        RC_ASSERT(count == workload.size());
+        RC_ASSERT(from_stream.replicas_needed == from_vector.replicas_needed);
+        RC_ASSERT(from_stream.window_start.value() == from_vector.window_start.value());
+        const double f_vector = peak_scale_factor(workload, Seconds(window_s), 0.75, 8, thousand_tokens_per_second);
+        const double f_stream =
+            peak_scale_factor(*workload_source(workload)->open(), Seconds(window_s), 0.75, 8, thousand_tokens_per_second);
+        RC_ASSERT(f_stream == f_vector);
+    });
+    EXPECT_TRUE(ok);
+}
+
 TEST(PeakScaleFactor, MakesThePeakNeedTheFractionOfTheFleet) {
     // 1200 requests of 1 replica-second evenly over 600 s: 2 replicas in every 60 s window.
     const Workload workload = even_workload(1200, 600);

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -160,6 +161,36 @@ TEST(ServeGenDay, SampleHoldsEachWindowsCountSortedAndDeterministic) {
     const Workload other = day.sample(1.0, Seconds(ServeGenDay::kDaySeconds), 43);
     ASSERT_EQ(other.size(), workload.size());  // counts follow the rates, the times follow the seed
     EXPECT_NE(other[100].arrival, workload[100].arrival);
+}
+
+bool same_requests(const Workload& a, const Workload& b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](const auto& x, const auto& y) {
+               return x.arrival.value() == y.arrival.value() && x.input_tokens == y.input_tokens &&
+                      x.output_tokens == y.output_tokens;
+           });
+}
+
+TEST(ServeGenDay, SourceStreamsExactlyWhatSampleReturns) {
+    // The lazy form the twin's fleet reads must be sample() bit for bit: durations inside a window, on a
+    // window's edge and past a day; scales below and above 1; a seed of its own.
+    const auto day = std::make_shared<const ServeGenDay>(fixture_day());
+    const std::vector<std::pair<double, double>> cases = {
+        {0.37, 450.0}, {2.5, 1200.0}, {1.0, ServeGenDay::kDaySeconds + 900.0}};
+    for (const auto& [scale, duration] : cases) {
+        const Workload sampled = day->sample(scale, Seconds(duration), 7);
+        const auto source = ServeGenDay::source(day, scale, Seconds(duration), 7);
+        const auto stream = source->open();
+        EXPECT_FALSE(sampled.empty());
+        EXPECT_TRUE(same_requests(sampled, read_all(*stream))) << "scale " << scale << ", duration " << duration;
+        EXPECT_FALSE(stream->next());  // stays exhausted
+        // Every stream starts from the first request.
+        const auto again = source->open()->next();
+        ASSERT_TRUE(again);
+        EXPECT_EQ(again->arrival.value(), sampled.front().arrival.value());
+    }
+    // Nothing asked, nothing given, like sample().
+    EXPECT_FALSE(ServeGenDay::source(day, 0.0, Seconds(600), 7)->open()->next());
+    EXPECT_FALSE(ServeGenDay::source(day, 1.0, Seconds(0), 7)->open()->next());
 }
 
 TEST(ServeGenDay, TokensComeFromTheHistogramsSupport) {
