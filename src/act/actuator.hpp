@@ -25,9 +25,11 @@ public:
     // Writes the settings (all knobs named are this actuator's, values already inside their domains).
     virtual core::Result<void> apply(std::span<const KnobSetting> settings) = 0;
     virtual core::Result<void> restore() = 0;
-    // The current values become the baseline: nothing is left for restore() (or a destructor) to put back.
-    // The shield calls it after crash recovery wrote the originals from its state file, so the values the
-    // crashed run left are never "restored" again.
+    // The current values become the baseline: nothing is left for restore() (or a destructor) to put back,
+    // and a knob whose default is the value found at start (replicas, batch cap, RAPL limit) takes the
+    // current value as its default. The shield calls it after crash recovery wrote the originals from its
+    // state file, so the values the crashed run left are never "restored" again nor taken for defaults;
+    // then it reads the knobs' defaults and domains again with discover().
     virtual void forget_changes() {}
 };
 

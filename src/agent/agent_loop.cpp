@@ -88,6 +88,9 @@ std::pair<decide::Decision, act::ShieldReport> AgentLoop::decide_now(core::Secon
     decide::Decision decision = m_policy->decide(state, m_shield.knob_space(), m_settings.constraints);
     act::ChangeRequest request{decision.settings, std::string(m_policy->name()), decision.rationale,
                                describe(decision.predicted)};
+    // The policy's predicted latency bounds, for the SLO guard to judge the move against.
+    if (decision.predicted.p99_ttft) request.announced.ttft_p99_s = decision.predicted.p99_ttft->value();
+    if (decision.predicted.p99_tpot) request.announced.tpot_p99_s = decision.predicted.p99_tpot->value();
     act::ShieldReport report = m_shield.submit(request, now);
     ++m_stats.decisions;
     if (m_observer != nullptr) m_observer->on_decision(now, decision, report);

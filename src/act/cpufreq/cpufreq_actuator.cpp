@@ -64,20 +64,15 @@ CpufreqActuatorConfig read_cpufreq_actuator_config(const core::ConfigSection& se
 }
 
 CpufreqActuator::CpufreqActuator(const core::RootedFs& fs, CpufreqActuatorOptions options)
-    : m_fs(fs), m_options(std::move(options)), m_knobs(fs, "cpufreq") {}
+    : SysfsActuator(fs, "cpufreq"), m_options(std::move(options)) {}
 
-CpufreqActuator::~CpufreqActuator() { m_knobs.restore_on_exit(); }
-
-std::vector<Knob> CpufreqActuator::discover() {
-    if (m_discovered) return m_knobs.knobs();
-    m_discovered = true;
-
+void CpufreqActuator::find_knobs() {
     const std::string policies_dir = m_options.cpu_dir + "/cpufreq";
-    auto entries = m_fs.list(policies_dir);
+    auto entries = fs().list(policies_dir);
     if (!entries) {
-        m_unavailable.push_back({"cpufreq policies", entries.error().message,
-                                 "no cpufreq driver is loaded (usual in virtual machines)"});
-        return {};
+        report_unavailable({"cpufreq policies", entries.error().message,
+                            "no cpufreq driver is loaded (usual in virtual machines)"});
+        return;
     }
     std::map<std::uint64_t, std::vector<Policy>> packages;
     for (const std::string& entry : *entries) {
@@ -91,30 +86,30 @@ std::vector<Knob> CpufreqActuator::discover() {
         Policy policy;
         policy.number = number;
         policy.dir = policies_dir + "/" + entry;
-        auto cpuinfo_min = m_fs.read_u64(policy.dir + "/cpuinfo_min_freq");
-        auto cpuinfo_max = m_fs.read_u64(policy.dir + "/cpuinfo_max_freq");
-        auto scaling_max = m_fs.read_u64(policy.dir + "/scaling_max_freq");
+        auto cpuinfo_min = fs().read_u64(policy.dir + "/cpuinfo_min_freq");
+        auto cpuinfo_max = fs().read_u64(policy.dir + "/cpuinfo_max_freq");
+        auto scaling_max = fs().read_u64(policy.dir + "/scaling_max_freq");
         const core::FileResult<std::uint64_t>* failed = !cpuinfo_min   ? &cpuinfo_min
                                                         : !cpuinfo_max ? &cpuinfo_max
                                                         : !scaling_max ? &scaling_max
                                                                        : nullptr;
         if (failed != nullptr) {
-            m_unavailable.push_back({entry, failed->error().message, ""});
+            report_unavailable({entry, failed->error().message, ""});
             continue;
         }
         if (*cpuinfo_min == 0 || *cpuinfo_min > *cpuinfo_max) {
-            m_unavailable.push_back({entry,
+            report_unavailable({entry,
                                      fmt::format("cpuinfo_min_freq {} kHz above cpuinfo_max_freq {} kHz",
                                                  *cpuinfo_min, *cpuinfo_max),
                                      ""});
             continue;
         }
         policy.min_khz =
-            std::min(std::max(*cpuinfo_min, m_fs.read_u64(policy.dir + "/scaling_min_freq").value_or(0)),
+            std::min(std::max(*cpuinfo_min, fs().read_u64(policy.dir + "/scaling_min_freq").value_or(0)),
                      *cpuinfo_max);
         policy.max_khz = *cpuinfo_max;
         policy.scaling_max_khz = *scaling_max;
-        if (auto table = m_fs.read(policy.dir + "/scaling_available_frequencies")) {
+        if (auto table = fs().read(policy.dir + "/scaling_available_frequencies")) {
             if (auto numbers = parse_numbers(*table)) {
                 policy.available_khz = std::move(*numbers);
                 std::sort(policy.available_khz.begin(), policy.available_khz.end());
@@ -122,19 +117,19 @@ std::vector<Knob> CpufreqActuator::discover() {
         }
         // The policy's first CPU names the package (policyN is CPU N's policy when affected_cpus is absent).
         std::uint64_t first_cpu = static_cast<std::uint64_t>(number);
-        if (auto cpus = m_fs.read(policy.dir + "/affected_cpus")) {
+        if (auto cpus = fs().read(policy.dir + "/affected_cpus")) {
             if (auto list = parse_numbers(*cpus); list && !list->empty()) first_cpu = list->front();
         }
         auto package =
-            m_fs.read_u64(fmt::format("{}/cpu{}/topology/physical_package_id", m_options.cpu_dir, first_cpu));
+            fs().read_u64(fmt::format("{}/cpu{}/topology/physical_package_id", m_options.cpu_dir, first_cpu));
         if (!package) {
-            m_unavailable.push_back(
+            report_unavailable(
                 {entry, "package unknown (" + package.error().message + "); counted as package 0", ""});
         }
         packages[package.value_or(0)].push_back(std::move(policy));
     }
-    if (packages.empty() && m_unavailable.empty()) {
-        m_unavailable.push_back({"cpufreq policies", "none under " + m_fs.full_path(policies_dir), ""});
+    if (packages.empty() && nothing_reported()) {
+        report_unavailable({"cpufreq policies", "none under " + fs().full_path(policies_dir), ""});
     }
 
     for (auto& [package, policies] : packages) {
@@ -156,7 +151,7 @@ std::vector<Knob> CpufreqActuator::discover() {
         const double hi = std::min(hi_hardware, m_options.max.value_or(core::Hertz(hi_hardware)).value());
         const std::string name = fmt::format("cpu.{}.max_freq_hz", package);
         if (lo > hi) {
-            m_unavailable.push_back(
+            report_unavailable(
                 {name,
                  fmt::format("the allowed range is empty: floor {} MHz above ceiling {} MHz", lo / 1e6,
                              hi / 1e6),
@@ -186,9 +181,8 @@ std::vector<Knob> CpufreqActuator::discover() {
         }
         knob.raw_per_unit = 1.0 / kHertzPerKilohertz;
         knob.permission_fix = std::string(kPermissionFix);
-        m_knobs.add(std::move(knob));
+        add(std::move(knob));
     }
-    return m_knobs.knobs();
 }
 
 }  // namespace joulepilot::act

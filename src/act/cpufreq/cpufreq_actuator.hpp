@@ -15,20 +15,15 @@
 // (kernels since 4.3, where cpuN/cpufreq links to them).
 //
 // Save/apply/restore rules: see SysfsKnobSet; each policy's own original is restored, even when they
-// differed. Not thread-safe: owned by the loop thread (through the SafetyShield). The RootedFs must
-// outlive it.
+// differed. Discovery on the first discover() call, restore on destruction, threads: see SysfsActuator.
 
 #include <optional>
-#include <span>
 #include <string>
-#include <vector>
 
-#include "act/actuator.hpp"
-#include "act/sysfs/sysfs_knob_set.hpp"
+#include "act/sysfs/sysfs_actuator.hpp"
 #include "core/config.hpp"
 #include "core/rooted_fs.hpp"
 #include "core/units.hpp"
-#include "sense/sensor.hpp"
 
 namespace joulepilot::act {
 
@@ -48,34 +43,16 @@ struct CpufreqActuatorConfig {
 };
 CpufreqActuatorConfig read_cpufreq_actuator_config(const core::ConfigSection& section);
 
-class CpufreqActuator final : public Actuator {
+class CpufreqActuator final : public SysfsActuator {
 public:
     explicit CpufreqActuator(const core::RootedFs& fs, CpufreqActuatorOptions options = {});
-    // Puts back what is still changed (normally restore() ran already and this writes nothing).
-    ~CpufreqActuator() override;
-    CpufreqActuator(const CpufreqActuator&) = delete;
-    CpufreqActuator& operator=(const CpufreqActuator&) = delete;
 
     [[nodiscard]] std::string name() const override { return "cpufreq"; }
-    // Reads the policies on the first call; later calls return the same knobs with current values.
-    std::vector<Knob> discover() override;
-    [[nodiscard]] std::vector<double> current() const override { return m_knobs.current(); }
-    core::Result<void> save() override { return m_knobs.save(); }
-    core::Result<void> apply(std::span<const KnobSetting> settings) override {
-        return m_knobs.apply(settings);
-    }
-    core::Result<void> restore() override { return m_knobs.restore(); }
-    void forget_changes() override { m_knobs.forget(); }
-
-    [[nodiscard]] const std::vector<sense::Unavailable>& unavailable() const { return m_unavailable; }
-    [[nodiscard]] std::vector<std::string> changed() const { return m_knobs.changed(); }
 
 private:
-    const core::RootedFs& m_fs;
+    void find_knobs() override;
+
     CpufreqActuatorOptions m_options;
-    bool m_discovered = false;
-    SysfsKnobSet m_knobs;
-    std::vector<sense::Unavailable> m_unavailable;
 };
 
 }  // namespace joulepilot::act

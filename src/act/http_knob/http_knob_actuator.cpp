@@ -96,4 +96,9 @@ core::Result<void> HttpKnobActuator::restore() {
     return apply(settings);
 }
 
+void HttpKnobActuator::forget_changes() {
+    m_saved.clear();
+    for (Knob& knob : m_knobs) knob.default_value = knob.current;
+}
+
 }  // namespace joulepilot::act

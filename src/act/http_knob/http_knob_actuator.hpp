@@ -4,9 +4,9 @@
 // Knobs of other names that the endpoint lists are left alone (not discovered). Built by the agent's
 // wiring; after that only the SafetyShield calls save/apply/restore, on the loop thread.
 //
-// create() lists the knobs once (an unreachable or malformed endpoint shows at start). current() returns
-// the values last read or applied. apply() sends one PUT with every setting (the endpoint applies all or
-// nothing); restore() sends the saved values in one PUT.
+// create() lists the knobs once (an unreachable or malformed endpoint shows at start): the values found
+// are the knobs' defaults. current() returns the values last read or applied. apply() sends one PUT with
+// every setting (the endpoint applies all or nothing); restore() sends the saved values in one PUT.
 
 #include <memory>
 #include <string>
@@ -27,6 +27,8 @@ public:
     core::Result<void> save() override;
     core::Result<void> apply(std::span<const KnobSetting> settings) override;
     core::Result<void> restore() override;
+    // After crash recovery: the values now (the originals) are the defaults, nothing is left to restore.
+    void forget_changes() override;
 
     // True for "replica.<digits>.batch_cap" and "replica.<digits>.precision".
     static bool is_serving_knob(std::string_view name);

@@ -85,4 +85,12 @@ core::Result<void> KubeScaleActuator::restore() {
     return {};
 }
 
+void KubeScaleActuator::forget_changes() {
+    m_saved.clear();
+    for (std::size_t i = 0; i < m_knobs.size(); ++i) {
+        m_knobs[i].default_value = m_replicas[i];
+        m_knobs[i].current = m_replicas[i];
+    }
+}
+
 }  // namespace joulepilot::act::kube

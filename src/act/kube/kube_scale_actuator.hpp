@@ -4,10 +4,11 @@
 // "replicas", step 1, range from the configured min/max). Built by the agent's wiring; after that only the
 // SafetyShield calls save/apply/restore, on the loop thread.
 //
-// create() reads every target's scale once (a missing Deployment or a missing RBAC grant shows at start);
-// current() returns the values last read or written (it is const and does no I/O). apply() writes each
-// setting that differs from the value last known, stopping at the first failure, whose message names the
-// workload; restore() writes back what save() read, trying every workload even after one fails.
+// create() reads every target's scale once (a missing Deployment or a missing RBAC grant shows at start):
+// the replicas found are the knobs' defaults. current() returns the values last read or written (it is
+// const and does no I/O). apply() writes each setting that differs from the value last known, stopping at
+// the first failure, whose message names the workload; restore() writes back what save() read, trying
+// every workload even after one fails.
 
 #include <memory>
 #include <string>
@@ -35,6 +36,8 @@ public:
     core::Result<void> save() override;
     core::Result<void> apply(std::span<const KnobSetting> settings) override;
     core::Result<void> restore() override;
+    // After crash recovery: the replicas now (the originals) are the defaults, nothing is left to restore.
+    void forget_changes() override;
 
     // "deployment.default/web.replicas"
     static std::string knob_name(const WorkloadRef& workload);

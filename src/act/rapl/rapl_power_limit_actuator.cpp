@@ -94,39 +94,32 @@ RaplActuatorConfig read_rapl_actuator_config(const core::ConfigSection& section)
 }
 
 RaplPowerLimitActuator::RaplPowerLimitActuator(const core::RootedFs& fs, RaplActuatorOptions options)
-    : m_fs(fs), m_options(std::move(options)), m_knobs(fs, "rapl") {}
+    : SysfsActuator(fs, "rapl"), m_options(std::move(options)) {}
 
-RaplPowerLimitActuator::~RaplPowerLimitActuator() { m_knobs.restore_on_exit(); }
-
-std::vector<Knob> RaplPowerLimitActuator::discover() {
-    if (!m_discovered) {
-        m_discovered = true;
-        const sense::RaplTopology topology = sense::discover_rapl_zones(m_fs, m_options.discovery);
-        if (!topology.powercap_present) {
-            m_unavailable.push_back({m_fs.full_path(m_options.discovery.powercap_dir), "not present",
-                                     "load the intel_rapl_msr (Intel) or the AMD RAPL driver"});
-        }
-        for (const sense::RaplZone& zone : topology.zones) {
-            if (std::find(m_options.domains.begin(), m_options.domains.end(), zone.domain) !=
-                m_options.domains.end()) {
-                discover_zone(zone);
-            }
+void RaplPowerLimitActuator::find_knobs() {
+    const sense::RaplTopology topology = sense::discover_rapl_zones(fs(), m_options.discovery);
+    if (!topology.powercap_present) {
+        report_unavailable({fs().full_path(m_options.discovery.powercap_dir), "not present",
+                            "load the intel_rapl_msr (Intel) or the AMD RAPL driver"});
+    }
+    for (const sense::RaplZone& zone : topology.zones) {
+        if (std::find(m_options.domains.begin(), m_options.domains.end(), zone.domain) != m_options.domains.end()) {
+            discover_zone(zone);
         }
     }
-    return m_knobs.knobs();
 }
 
 void RaplPowerLimitActuator::discover_zone(const sense::RaplZone& zone) {
     const std::string what = fmt::format("{} ({}) power limit", zone.id, zone.name);
-    if (auto enabled = m_fs.read_line(zone.path + "/enabled"); enabled && *enabled == "0") {
-        m_unavailable.push_back({what, "power limiting is off for this zone (enabled = 0)",
-                                 "enable it (echo 1 > " + m_fs.full_path(zone.path + "/enabled") +
+    if (auto enabled = fs().read_line(zone.path + "/enabled"); enabled && *enabled == "0") {
+        report_unavailable({what, "power limiting is off for this zone (enabled = 0)",
+                                 "enable it (echo 1 > " + fs().full_path(zone.path + "/enabled") +
                                      ") if joulepilot should cap this zone"});
         return;
     }
-    auto files = m_fs.list(zone.path);
+    auto files = fs().list(zone.path);
     if (!files) {
-        m_unavailable.push_back({what, files.error().message, ""});
+        report_unavailable({what, files.error().message, ""});
         return;
     }
     bool any_constraint = false;
@@ -134,9 +127,9 @@ void RaplPowerLimitActuator::discover_zone(const sense::RaplZone& zone) {
         const auto index = constraint_index(file);
         if (!index) continue;
         any_constraint = true;
-        auto constraint = m_fs.read_line(zone.path + "/" + file);
+        auto constraint = fs().read_line(zone.path + "/" + file);
         if (!constraint) {
-            m_unavailable.push_back({what, constraint.error().message, ""});
+            report_unavailable({what, constraint.error().message, ""});
             continue;
         }
         if (std::find(m_options.constraints.begin(), m_options.constraints.end(), *constraint) ==
@@ -146,28 +139,31 @@ void RaplPowerLimitActuator::discover_zone(const sense::RaplZone& zone) {
         const std::string prefix = fmt::format("{}/constraint_{}_", zone.path, *index);
         const std::string limit_file = prefix + "power_limit_uw";
         const std::string constraint_what = fmt::format("{} ({}) {} limit", zone.id, zone.name, *constraint);
-        auto limit_uw = m_fs.read_u64(limit_file);
+        auto limit_uw = fs().read_u64(limit_file);
         if (!limit_uw) {
             const bool denied = limit_uw.error().kind == core::FileErrorKind::permission_denied;
-            m_unavailable.push_back({constraint_what, limit_uw.error().message,
+            report_unavailable({constraint_what, limit_uw.error().message,
                                      denied ? std::string(kPermissionFix) : std::string()});
             continue;
         }
-        // No max from the kernel: the limit found now is the ceiling (lower it, never raise it).
-        std::uint64_t max_uw = m_fs.read_u64(prefix + "max_power_uw").value_or(0);
-        if (max_uw == 0) max_uw = *limit_uw;
+        // No max from the kernel: the limit found now is the ceiling (lower it, never raise it). The kernel
+        // then enforces its own range: after a crash the limit found is the crashed run's, and recovery must
+        // be able to write the higher original back.
+        std::uint64_t max_uw = fs().read_u64(prefix + "max_power_uw").value_or(0);
+        const bool kernel_max = max_uw != 0;
+        if (!kernel_max) max_uw = *limit_uw;
         if (max_uw == 0) {
-            m_unavailable.push_back({constraint_what, "no limit set and no max_power_uw to bound one", ""});
+            report_unavailable({constraint_what, "no limit set and no max_power_uw to bound one", ""});
             continue;
         }
-        const std::uint64_t kernel_min_uw = m_fs.read_u64(prefix + "min_power_uw").value_or(0);
+        const std::uint64_t kernel_min_uw = fs().read_u64(prefix + "min_power_uw").value_or(0);
         const double max_w = static_cast<double>(max_uw) / kMicrowattsPerWatt;
         const double hi = std::min(max_w, m_options.max.value_or(core::Watts(max_w)).value());
         const double lo =
             std::max({static_cast<double>(kernel_min_uw) / kMicrowattsPerWatt,
                       m_options.min.value_or(core::Watts(0)).value(), m_options.min_fraction_of_max * max_w});
         if (lo > hi) {
-            m_unavailable.push_back(
+            report_unavailable(
                 {constraint_what,
                  fmt::format("the allowed range is empty: floor {} W is above ceiling {} W", lo, hi),
                  "lower min_watts or min_fraction_of_max, or raise max_watts in [act.rapl]"});
@@ -181,15 +177,18 @@ void RaplPowerLimitActuator::discover_zone(const sense::RaplZone& zone) {
         knob.knob.domain = KnobDomain{lo, hi, m_options.step.value(), {}};
         knob.knob.current = static_cast<double>(*limit_uw) / kMicrowattsPerWatt;
         knob.knob.default_value = knob.knob.current;
+        knob.default_is_found = true;
+        knob.ceiling_is_found = !kernel_max && hi == max_w;
         // The target carries the kernel's limits; the configured ones are the knob's domain (the shield's).
-        knob.targets.push_back(SysfsTarget{limit_file, kernel_min_uw, max_uw, kReadbackToleranceUw});
+        knob.targets.push_back(
+            SysfsTarget{limit_file, kernel_min_uw, kernel_max ? max_uw : UINT64_MAX, kReadbackToleranceUw});
         knob.raw_per_unit = kMicrowattsPerWatt;
         knob.verify_readback = true;
         knob.permission_fix = std::string(kPermissionFix);
-        m_knobs.add(std::move(knob));
+        add(std::move(knob));
     }
     if (!any_constraint) {
-        m_unavailable.push_back(
+        report_unavailable(
             {what, "the zone has no power-limit constraints (energy counter only, as on AMD)", ""});
     }
 }

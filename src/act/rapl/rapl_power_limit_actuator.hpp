@@ -12,26 +12,23 @@
 // Domain: up to `constraint_<n>_max_power_uw` (when missing or 0: the limit found at discovery, so
 // joulepilot can lower a limit but never raise it past what the machine had), down to the largest of
 // `constraint_<n>_min_power_uw`, the configured floor and `min_fraction_of_max` of the max; intersected
-// with the configured ceiling; in `step` steps. Default: the limit found at discovery.
+// with the configured ceiling; in `step` steps. Default: the limit found at discovery. After crash recovery
+// the originals put back count as found (Actuator::forget_changes): defaults and found ceilings rise to them.
 // Zones whose `enabled` is 0 (the kernel does not enforce their limits) get no knobs.
 //
 // Writes are read back: a limit the firmware locked (the MSR lock bit) keeps its old value, and that is an
-// error rather than a silent success. Save/apply/restore rules: see SysfsKnobSet.
-//
-// Not thread-safe: owned by the loop thread (through the SafetyShield). The RootedFs must outlive it.
+// error rather than a silent success. Save/apply/restore rules: see SysfsKnobSet; discovery on the first
+// discover() call, restore on destruction, threads: see SysfsActuator.
 
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
-#include "act/actuator.hpp"
-#include "act/sysfs/sysfs_knob_set.hpp"
+#include "act/sysfs/sysfs_actuator.hpp"
 #include "core/config.hpp"
 #include "core/rooted_fs.hpp"
 #include "core/units.hpp"
 #include "sense/rapl/rapl_zones.hpp"
-#include "sense/sensor.hpp"
 
 namespace joulepilot::act {
 
@@ -54,36 +51,18 @@ struct RaplActuatorConfig {
 };
 RaplActuatorConfig read_rapl_actuator_config(const core::ConfigSection& section);
 
-class RaplPowerLimitActuator final : public Actuator {
+class RaplPowerLimitActuator final : public SysfsActuator {
 public:
     explicit RaplPowerLimitActuator(const core::RootedFs& fs, RaplActuatorOptions options = {});
-    // Puts back what is still changed (normally restore() ran already and this writes nothing).
-    ~RaplPowerLimitActuator() override;
-    RaplPowerLimitActuator(const RaplPowerLimitActuator&) = delete;
-    RaplPowerLimitActuator& operator=(const RaplPowerLimitActuator&) = delete;
 
     [[nodiscard]] std::string name() const override { return "rapl"; }
-    // Walks powercap on the first call; later calls return the same knobs with current values.
-    std::vector<Knob> discover() override;
-    [[nodiscard]] std::vector<double> current() const override { return m_knobs.current(); }
-    core::Result<void> save() override { return m_knobs.save(); }
-    core::Result<void> apply(std::span<const KnobSetting> settings) override {
-        return m_knobs.apply(settings);
-    }
-    core::Result<void> restore() override { return m_knobs.restore(); }
-    void forget_changes() override { m_knobs.forget(); }
-
-    [[nodiscard]] const std::vector<sense::Unavailable>& unavailable() const { return m_unavailable; }
-    [[nodiscard]] std::vector<std::string> changed() const { return m_knobs.changed(); }
 
 private:
+    // Walks powercap (once, on the first discover() call).
+    void find_knobs() override;
     void discover_zone(const sense::RaplZone& zone);
 
-    const core::RootedFs& m_fs;
     RaplActuatorOptions m_options;
-    bool m_discovered = false;
-    SysfsKnobSet m_knobs;
-    std::vector<sense::Unavailable> m_unavailable;
 };
 
 }  // namespace joulepilot::act

@@ -69,6 +69,29 @@ std::string target_of(std::string_view knob) {
 
 int direction(double from, double to) { return to > from ? 1 : (to < from ? -1 : 0); }
 
+double lowest(const KnobDomain& d) {
+    return d.values.empty() ? d.min : *std::min_element(d.values.begin(), d.values.end());
+}
+double highest(const KnobDomain& d) {
+    return d.values.empty() ? d.max : *std::max_element(d.values.begin(), d.values.end());
+}
+
+// "64..512 sequences ([shield.knobs."replica.*"] min 64; the knob's own 8..512)": where a value may lie and
+// why, for the reasons of clamped and refused settings.
+std::string bounds_text(const Knob& knob, const KnobRule* rule) {
+    const double domain_lo = lowest(knob.domain);
+    const double domain_hi = highest(knob.domain);
+    const double lo = (rule != nullptr && rule->min) ? std::max(*rule->min, domain_lo) : domain_lo;
+    const double hi = (rule != nullptr && rule->max) ? std::min(*rule->max, domain_hi) : domain_hi;
+    std::string text = fmt::format("{}..{} {}", lo, hi, knob.unit);
+    if (rule != nullptr && (rule->min || rule->max)) {
+        text += fmt::format(" ([shield.knobs.\"{}\"]{}{}; the knob's own {}..{})", rule->pattern,
+                            rule->min ? fmt::format(" min {}", *rule->min) : "",
+                            rule->max ? fmt::format(" max {}", *rule->max) : "", domain_lo, domain_hi);
+    }
+    return text;
+}
+
 ShieldSettings plain_settings(ShieldMode mode, const std::unordered_set<std::string>& allowed) {
     ShieldSettings s;
     s.mode = mode;
@@ -114,6 +137,36 @@ void SafetyShield::init(std::vector<Actuator*> actuators) {
         m_file.emplace(m_settings.state_file);
         m_unrecovered = m_file->exists();
     }
+    m_config_warnings = check_rules();
+    for (const std::string& warning : m_config_warnings) spdlog::warn("shield: {}", warning);
+}
+
+std::vector<std::string> SafetyShield::check_rules() const {
+    std::vector<std::string> warnings;
+    for (const KnobRule& rule : m_settings.rules.rules()) {
+        if (!rule.allowed) continue;  // the actuators' own deny-by-default rules match what they may
+        bool matched = false;
+        for (std::size_t k = 0; k < m_space.size(); ++k) {
+            if (!glob_match(rule.pattern, m_space.at(k).name)) continue;
+            matched = true;
+            if (m_state[k].rule != &rule) continue;  // a later rule decides for this knob
+            const Knob& knob = m_space.at(k);
+            const bool empty = (rule.min && *rule.min > highest(knob.domain)) ||
+                               (rule.max && *rule.max < lowest(knob.domain));
+            if (empty) {
+                warnings.push_back(fmt::format("{}: no value lies inside {}: every change of it will be refused",
+                                               knob.name, bounds_text(knob, &rule)));
+            }
+        }
+        if (!matched) {
+            std::string known;
+            for (std::size_t k = 0; k < m_space.size() && k < 8; ++k) known += (k == 0 ? "" : ", ") + m_space.at(k).name;
+            if (m_space.size() > 8) known += ", ...";
+            warnings.push_back(fmt::format("[shield.knobs.\"{}\"] matches no knob on this machine (knobs: {})",
+                                           rule.pattern, known.empty() ? "none" : known));
+        }
+    }
+    return warnings;
 }
 
 SafetyShield::~SafetyShield() {
@@ -192,8 +245,7 @@ std::optional<double> SafetyShield::screen(std::size_t index, double requested, 
     }
     value = knob.domain.clamp(value);
     if (rule != nullptr && ((rule->min && value < *rule->min) || (rule->max && value > *rule->max))) {
-        return refuse(fmt::format("no value of the knob's domain lies inside the configured bounds {}..{}",
-                                  rule->min.value_or(knob.domain.min), rule->max.value_or(knob.domain.max)));
+        return refuse(fmt::format("no value lies inside {}", bounds_text(knob, rule)));
     }
     if (value == knob.current) {
         out.outcome = Outcome::unchanged;
@@ -215,7 +267,11 @@ std::optional<double> SafetyShield::screen(std::size_t index, double requested, 
     if (state.pending) return refuse("a canary for this knob is in progress");
     if (value != requested) {
         out.outcome = Outcome::clamped;
-        out.reason = fmt::format("clamped to {}", value);
+        const bool outside = requested < lowest(knob.domain) || requested > highest(knob.domain) ||
+                             (rule != nullptr && ((rule->min && requested < *rule->min) ||
+                                                  (rule->max && requested > *rule->max)));
+        out.reason = outside ? fmt::format("clamped to {}: {} is outside {}", value, requested, bounds_text(knob, rule))
+                             : fmt::format("clamped to {}: the nearest allowed step", value);
     } else {
         out.outcome = Outcome::applied;
     }
@@ -349,6 +405,20 @@ ShieldReport SafetyShield::submit_impl(const ChangeRequest& request, core::Secon
         report.outcomes.push_back(std::move(out));
     }
 
+    // A move whose own announcement breaks the SLO is refused before anything is written.
+    if (!risky.empty() && m_settings.guard.enabled) {
+        if (auto why = announcement_refusal(request.announced, m_settings.slo)) {
+            for (const Write& w : risky) {
+                auto& out = report.outcomes[w.outcome];
+                out.outcome = Outcome::refused;
+                out.after = out.before;
+                out.reason = *why;
+                ++m_counters.refusals;
+            }
+            risky.clear();
+        }
+    }
+
     // The canary: with risky moves on several targets, the first target goes alone.
     std::set<std::size_t> canary_outcomes;  // the canary's own settings (written now)
     if (!risky.empty() && !released && m_settings.canary.hold.value() > 0) {
@@ -364,7 +434,8 @@ ShieldReport SafetyShield::submit_impl(const ChangeRequest& request, core::Secon
         } else {
             const std::string first = target_of(m_space.at(risky.front().knob).name);
             std::vector<Write> canary;
-            Canary pending{now + m_settings.canary.hold, {}, request.requested_by, request.rationale, request.predicted};
+            Canary pending{now + m_settings.canary.hold, {}, request.requested_by, request.rationale, request.predicted,
+                           request.announced};
             for (const Write& w : risky) {
                 if (target_of(m_space.at(w.knob).name) == first) {
                     canary.push_back(w);
@@ -403,8 +474,9 @@ ShieldReport SafetyShield::submit_impl(const ChangeRequest& request, core::Secon
             if (before.count(k) != 0) changes.emplace_back(k, before[k]);
         }
         if (!changes.empty() && m_settings.guard.enabled) {
-            if (!m_probation) m_probation = Probation{now, m_health, {}, request.requested_by};
+            if (!m_probation) m_probation = Probation{now, m_health, {}, request.requested_by, request.announced};
             m_probation->until = now + m_settings.guard.watch;
+            m_probation->announced = request.announced;
             m_probation->changes.insert(m_probation->changes.end(), changes.begin(), changes.end());
         }
     }
@@ -482,7 +554,8 @@ ShieldReport SafetyShield::on_tick(core::Seconds now, const ServiceHealth& healt
     m_health = health;
     ShieldReport report;
     if (m_probation) {
-        if (auto why = guard_breach(m_probation->before, health, m_settings.guard, m_settings.slo)) {
+        if (auto why = guard_breach(m_probation->before, health, m_settings.guard, m_settings.slo,
+                                    m_probation->announced)) {
             roll_back(now, *why, report);
         } else if (now >= m_probation->until && !m_canary) {
             m_probation.reset();  // the change passed its probation; later changes are judged against now
@@ -493,6 +566,7 @@ ShieldReport SafetyShield::on_tick(core::Seconds now, const ServiceHealth& healt
         m_canary.reset();
         for (const auto& s : canary.rest) m_state[*m_space.find(s.knob)].pending.reset();
         ChangeRequest rest{canary.rest, canary.policy, canary.rationale, canary.predicted};
+        rest.announced = canary.announced;
         // The canary held: the rest goes out now (screened again: bounds and back-offs may have changed).
         ShieldReport released = submit_impl(rest, now, true);
         for (auto& out : released.outcomes) {
@@ -580,7 +654,10 @@ core::Result<ShieldReport> SafetyShield::recover(core::Seconds now) {
     std::string errors;
     for (auto& [o, settings] : by_owner) {
         auto applied = m_owners[o].actuator->apply(settings);
-        if (applied) m_owners[o].actuator->forget_changes();  // the originals are the baseline again
+        if (applied) {
+            m_owners[o].actuator->forget_changes();  // the originals are the baseline again
+            rebaseline(o);
+        }
         if (!applied) {
             errors += (errors.empty() ? "" : "; ") + applied.error().message;
             for (auto& out : report.outcomes) {
@@ -619,6 +696,20 @@ core::Result<ShieldReport> SafetyShield::recover(core::Seconds now) {
     if (auto removed = m_file->remove(); !removed) return core::fail(removed.error().message);
     m_unrecovered = false;
     return report;
+}
+
+void SafetyShield::rebaseline(std::size_t o) {
+    // Knobs whose default is "the value found at start" (replicas, batch caps, RAPL limits) were discovered
+    // holding what the crashed run left; after recovery their defaults are the originals again, so that a
+    // policy returning to the defaults does not write the crashed run's values back.
+    const Owner& owner = m_owners[o];
+    const std::vector<Knob> fresh = owner.actuator->discover();
+    for (std::size_t i = 0; i < owner.knob_count && i < fresh.size(); ++i) {
+        Knob& knob = m_space.at(owner.first_knob + i);
+        if (fresh[i].name != knob.name) continue;
+        knob.default_value = fresh[i].default_value;
+        knob.domain = fresh[i].domain;
+    }
 }
 
 std::vector<KnobStatus> SafetyShield::status() const {

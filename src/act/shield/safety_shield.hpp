@@ -7,9 +7,11 @@
 //  - originals are saved (and, with a state file, kept durably) before the first write to any knob;
 //  - a change that moves knobs away from their defaults on several devices goes to one device first (the
 //    canary) and to the rest after the canary hold, if the SLO guard saw no harm;
-//  - such a change stays on probation for the guard's watch time: if the service gets worse than before
-//    the change by more than the operator allows, the change is rolled back at that tick and the move is
-//    backed off; moves back toward the defaults are never delayed or judged;
+//  - such a change stays on probation for the guard's watch time: if the SLO attainment drops below target,
+//    or the service gets worse than the policy announced for the move (or, with no announcement, than
+//    before the change) by more than the operator allows, the change is rolled back at that tick and the
+//    move is backed off; a move whose announcement is above the SLO is refused up front; moves back toward
+//    the defaults are never delayed or judged;
 //  - a failed write puts the knob back to its original; after max_failures in a row the knob is disabled;
 //  - restore_all() (and the destructor, as a last resort) puts back every original; recover() does the
 //    same from the state file after a crash, and must run before the first decision.
@@ -43,6 +45,9 @@ struct ChangeRequest {
     std::string requested_by;  // the policy's name
     std::string rationale;
     std::string predicted;     // the policy's predicted effect, for the audit trail
+    // The same prediction as numbers, judged by the SLO guard (slo_guard.hpp); empty: judged against the
+    // pre-change window.
+    Announcement announced;
 };
 
 enum class Outcome : std::uint8_t {
@@ -123,6 +128,9 @@ public:
     [[nodiscard]] const ShieldSettings& settings() const { return m_settings; }
     [[nodiscard]] std::vector<KnobStatus> status() const;
     [[nodiscard]] const ShieldCounters& counters() const { return m_counters; }
+    // What is wrong with the operator's [shield.knobs] rules on this machine, found at construction (and
+    // logged): an allowing pattern that matches no knob (a typo?), bounds that leave a knob no value.
+    [[nodiscard]] const std::vector<std::string>& config_warnings() const { return m_config_warnings; }
 
 private:
     struct Owner {
@@ -156,6 +164,7 @@ private:
         ServiceHealth before;
         std::vector<std::pair<std::size_t, double>> changes;  // knob, value before the change
         std::string policy;
+        Announcement announced;  // the latest change's announcement
     };
     struct Canary {
         core::Seconds release_at{0};
@@ -163,9 +172,13 @@ private:
         std::string policy;
         std::string rationale;
         std::string predicted;
+        Announcement announced;
     };
 
     void init(std::vector<Actuator*> actuators);
+    [[nodiscard]] std::vector<std::string> check_rules() const;
+    // After crash recovery: the actuator's defaults and domains again (they may depend on the values found).
+    void rebaseline(std::size_t owner);
     // `released`: the rest of a canary that held (never canaried again).
     ShieldReport submit_impl(const ChangeRequest& request, core::Seconds now, bool released);
     void refresh_current();
@@ -192,6 +205,7 @@ private:
     std::optional<Canary> m_canary;
     ServiceHealth m_health;
     ShieldCounters m_counters;
+    std::vector<std::string> m_config_warnings;
 };
 
 }  // namespace joulepilot::act

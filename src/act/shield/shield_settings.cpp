@@ -41,6 +41,8 @@ ShieldSettings read_shield_settings(const core::ConfigSection& shield, ShieldSet
     const core::ConfigSection guard = shield.section("guard");
     s.guard.enabled = guard.boolean("enabled", s.guard.enabled);
     s.guard.watch = core::Seconds(guard.number("watch_s", s.guard.watch.value(), 1, 86400));
+    const std::string judge = guard.string("judge_against", to_string(s.guard.judge_against), {"announced", "before"});
+    s.guard.judge_against = judge == "announced" ? JudgeAgainst::announced : JudgeAgainst::before;
     s.guard.max_latency_increase = guard.number("max_latency_increase", s.guard.max_latency_increase, 0, 100);
     const std::string basis = guard.string("latency_basis", s.guard.latency_basis == LatencyBasis::slo ? "slo" : "before",
                                            {"slo", "before"});

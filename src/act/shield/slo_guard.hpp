@@ -1,7 +1,8 @@
 #pragma once
-// The SLO guard's judgement: after a change, is the service worse than in the window before it, by more
-// than the operator allows? Pure functions over two health readings; the shield owns the timing (which
-// change is on probation, since when) and the rollback.
+// The SLO guard's judgement: after a change, is the service worse than the policy announced for it (or,
+// with no announcement, than in the window before it), by more than the operator allows? Pure functions
+// over health readings and the announcement; the shield owns the timing (which change is on probation,
+// since when) and the rollback.
 
 #include <cstdint>
 #include <optional>
@@ -27,22 +28,48 @@ struct SloTargets {
     double attainment = 0.99;
 };
 
+// What a policy predicts its move will do, announced with the move: upper bounds for latency, a lower
+// bound for throughput (any may be missing; a missing one is judged against the pre-change window).
+struct Announcement {
+    std::optional<double> ttft_p99_s;  // upper bound
+    std::optional<double> tpot_p99_s;  // upper bound
+    std::optional<double> throughput;  // lower bound, in ServiceHealth::throughput's unit
+    [[nodiscard]] bool empty() const { return !ttft_p99_s && !tpot_p99_s && !throughput; }
+};
+
+// What a change on probation is judged against.
+enum class JudgeAgainst : std::uint8_t {
+    announced,  // the policy's announcement where it made one (a move whose cost it predicted may stick)
+    before,     // always the pre-change window (announcements are only checked against the SLO)
+};
+
 enum class LatencyBasis : std::uint8_t {
     slo,     // a latency increase counts as a fraction of the SLO target (the headroom is the budget)
-    before,  // a latency increase counts as a fraction of the pre-change value
+    before,  // a latency increase counts as a fraction of the pre-change (or announced) value
 };
 
 struct GuardSettings {
     bool enabled = true;
     core::Seconds watch{120};           // how long a change stays on probation
+    JudgeAgainst judge_against = JudgeAgainst::announced;
     double max_latency_increase = 0.10;  // fraction (see LatencyBasis)
     LatencyBasis latency_basis = LatencyBasis::slo;
     double max_throughput_drop = 0.10;  // fraction of the pre-change throughput per offered request
     core::Seconds backoff{600};         // a rolled-back move is refused this long (doubling on repeats)
 };
 
-// Why `now` breaches the guard against `before`, or nothing when it does not.
+// Why `now` breaches the guard, or nothing when it does not. SLO attainment is always judged (below
+// target and lower than `before`); latency and throughput against `announced` where it holds a value and
+// the guard judges against announcements, else against `before`.
 std::optional<std::string> guard_breach(const ServiceHealth& before, const ServiceHealth& now,
-                                        const GuardSettings& guard, const SloTargets& slo);
+                                        const GuardSettings& guard, const SloTargets& slo,
+                                        const Announcement& announced = {});
+
+// Why an announcement is refused before anything is written: a predicted latency above the SLO (the SLO
+// is a hard limit, whatever the policy expects to gain).
+std::optional<std::string> announcement_refusal(const Announcement& announced, const SloTargets& slo);
+
+// Config and audit spelling: "announced", "before".
+const char* to_string(JudgeAgainst judge);
 
 }  // namespace joulepilot::act

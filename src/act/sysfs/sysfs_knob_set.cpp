@@ -237,7 +237,14 @@ std::vector<std::string> SysfsKnobSet::changed() const {
 }
 
 void SysfsKnobSet::forget() {
-    for (Entry& entry : m_knobs) entry.saved = false;
+    const std::vector<double> values = current();
+    for (std::size_t i = 0; i < m_knobs.size(); ++i) {
+        Entry& entry = m_knobs[i];
+        entry.saved = false;
+        Knob& knob = entry.spec.knob;
+        if (entry.spec.default_is_found) knob.default_value = values[i];
+        if (entry.spec.ceiling_is_found) knob.domain.max = std::max(knob.domain.max, values[i]);
+    }
     m_changed.clear();
 }
 

@@ -47,6 +47,11 @@ struct SysfsKnob {
     double raw_per_unit = 1.0;  // raw = SI value * raw_per_unit (1e6 for W -> uW, 1e-3 for Hz -> kHz)
     bool verify_readback = false;
     std::string permission_fix;  // appended to permission-denied errors
+    // The default is the value found at discovery (a RAPL limit): forget() makes the value now the default.
+    bool default_is_found = false;
+    // The domain's max is the value found at discovery (no kernel maximum): forget() raises it to the value
+    // now, so an original that crash recovery put back stays inside the domain.
+    bool ceiling_is_found = false;
 };
 
 class SysfsKnobSet {
@@ -70,7 +75,8 @@ public:
     core::Result<void> restore();
     // Knobs changed and not yet restored, least recently changed first.
     [[nodiscard]] std::vector<std::string> changed() const;
-    // Nothing is changed any more: the current values are the baseline (after crash recovery).
+    // Nothing is changed any more: the current values are the baseline (after crash recovery), and the
+    // defaults and ceilings that were the values found at discovery become the values now.
     void forget();
     // Puts back what is still changed and logs a failure; for the owner's destructor.
     void restore_on_exit() noexcept;

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -97,6 +98,62 @@ TEST(ShieldRules, ConfigErrorsNameTheKey) {
     EXPECT_THROW(read_shield_settings(doc.root().section("shield"), ShieldSettings{}), core::ConfigError);
     auto doc2 = core::ConfigDocument::parse("[shield.knobs.\"gpu.*\"]\nmin = 5\nmax = 1\n", "bad.toml");
     EXPECT_THROW(read_shield_settings(doc2.root().section("shield"), ShieldSettings{}), core::ConfigError);
+}
+
+// Out-of-range requests are clamped, and the reason names the knob's bounds and the rule that set them.
+TEST(ShieldRules, AClampNamesTheBoundsAndWhereTheyComeFrom) {
+    ShieldSettings s = acting();
+    KnobRule rule;
+    rule.pattern = "gpu.*.sm_clock_cap_hz";
+    rule.min = 900e6;
+    s.rules.add(rule);
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, s);
+    auto report = shield.submit({{{"gpu.0.sm_clock_cap_hz", 300e6}}, "t", ""});
+    ASSERT_EQ(report.outcomes[0].outcome, Outcome::clamped);
+    const std::string& reason = report.outcomes[0].reason;
+    EXPECT_NE(reason.find("clamped to 900000000: 300000000 is outside 900000000..1980000000 Hz"), std::string::npos)
+        << reason;
+    EXPECT_NE(reason.find("[shield.knobs.\"gpu.*.sm_clock_cap_hz\"] min 900000000"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("the knob's own 210000000..1980000000"), std::string::npos) << reason;
+    // Above the knob's own domain, with no rule bounds: the domain alone.
+    report = shield.submit({{{"replica.0.batch_cap", 4096}}, "t", ""});
+    ASSERT_EQ(report.outcomes[0].outcome, Outcome::clamped);
+    EXPECT_NE(report.outcomes[0].reason.find("4096 is outside 8..512 sequences"), std::string::npos)
+        << report.outcomes[0].reason;
+}
+
+// A rule that allows nothing on this machine (a typo in the pattern) or whose bounds leave a knob no value
+// is reported when the shield starts, naming the pattern or the knob and the bounds; such a knob's changes
+// are refused with the same bounds.
+TEST(ShieldRules, RulesThatMatchNothingOrLeaveNoValueAreReportedAtStart) {
+    ShieldSettings s = acting();
+    s.allow_unlisted = false;
+    KnobRule typo;
+    typo.pattern = "gpu.*.sm_clok_cap_hz";
+    s.rules.add(typo);
+    KnobRule impossible;
+    impossible.pattern = "replica.*.batch_cap";
+    impossible.min = 1000;
+    s.rules.add(impossible);
+    KnobRule denied;  // deny rules (the actuators' defaults) are not reported even when they match nothing
+    denied.pattern = "node.*";
+    denied.allowed = false;
+    s.rules.add(denied);
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, s);
+    const auto& warnings = shield.config_warnings();
+    ASSERT_EQ(warnings.size(), 2U);
+    EXPECT_NE(warnings[0].find("[shield.knobs.\"gpu.*.sm_clok_cap_hz\"] matches no knob"), std::string::npos)
+        << warnings[0];
+    EXPECT_NE(warnings[0].find("gpu.0.sm_clock_cap_hz"), std::string::npos) << warnings[0];
+    EXPECT_NE(warnings[1].find("replica.0.batch_cap: no value lies inside 1000..512"), std::string::npos)
+        << warnings[1];
+    const auto report = shield.submit({{{"replica.0.batch_cap", 64}}, "t", ""});
+    EXPECT_EQ(report.outcomes[0].outcome, Outcome::refused);
+    EXPECT_NE(report.outcomes[0].reason.find("no value lies inside 1000..512 sequences"), std::string::npos)
+        << report.outcomes[0].reason;
+    EXPECT_EQ(fake.applies, 0);
 }
 
 TEST(ShieldRules, DeadbandKeepsSmallMovesUnwritten) {
@@ -214,6 +271,150 @@ TEST(ShieldGuard, JudgesAgainstThePreChangeWindow) {
     EXPECT_FALSE(guard_breach(before, after, GuardSettings{}, slo));
     after.arrival_rate = 10;
     EXPECT_TRUE(guard_breach(before, after, GuardSettings{}, slo));
+}
+
+TEST(ShieldGuard, JudgesAgainstTheAnnouncementWhenThePolicyMadeOne) {
+    const GuardSettings guard;  // judge_against = announced by default
+    const SloTargets slo;       // 1 s TTFT, 0.1 s TPOT, 99%
+    const ServiceHealth before = healthy();  // p99 TTFT 0.3 s
+    Announcement announced;
+    announced.ttft_p99_s = 0.8;  // the policy predicts parking costs latency, within the SLO
+    ServiceHealth after = healthy();
+    after.ttft_p99_s = 0.75;  // +45% of the SLO over before, but within what was announced
+    EXPECT_TRUE(guard_breach(before, after, guard, slo));  // no announcement: judged as before
+    EXPECT_FALSE(guard_breach(before, after, guard, slo, announced));
+    after.ttft_p99_s = 0.89;  // 9% of the SLO over the announcement: allowed
+    EXPECT_FALSE(guard_breach(before, after, guard, slo, announced));
+    after.ttft_p99_s = 0.95;  // 15% of the SLO over the announcement
+    const auto why = guard_breach(before, after, guard, slo, announced);
+    ASSERT_TRUE(why);
+    EXPECT_NE(why->find("announced"), std::string::npos) << *why;
+    // The SLO attainment is always a hard limit, announcement or not.
+    after = healthy();
+    after.slo_attainment = 0.97;
+    EXPECT_TRUE(guard_breach(before, after, guard, slo, announced));
+    // TPOT was not announced: judged against the pre-change window.
+    after = healthy();
+    after.tpot_p99_s = 0.045;  // +25% of the SLO
+    EXPECT_TRUE(guard_breach(before, after, guard, slo, announced));
+    // A throughput lower bound: judged against it, not against the pre-change window.
+    Announcement serves;
+    serves.throughput = 900;
+    ServiceHealth busy = healthy();
+    busy.throughput = 1000;
+    ServiceHealth fewer = busy;
+    fewer.throughput = 850;  // 5.6% under the announced bound
+    EXPECT_FALSE(guard_breach(busy, fewer, guard, slo, serves));
+    fewer.throughput = 700;
+    EXPECT_TRUE(guard_breach(busy, fewer, guard, slo, serves));
+}
+
+TEST(ShieldGuard, JudgeAgainstBeforeIgnoresAnnouncements) {
+    GuardSettings guard;
+    guard.judge_against = JudgeAgainst::before;
+    const SloTargets slo;
+    Announcement announced;
+    announced.ttft_p99_s = 0.8;
+    ServiceHealth after = healthy();
+    after.ttft_p99_s = 0.75;
+    EXPECT_TRUE(guard_breach(healthy(), after, guard, slo, announced));
+    after.ttft_p99_s = 0.35;  // +5% of the SLO over before
+    EXPECT_FALSE(guard_breach(healthy(), after, guard, slo, announced));
+}
+
+TEST(ShieldGuard, AnAnnouncementAboveTheSloIsRefused) {
+    const SloTargets slo;
+    Announcement announced;
+    EXPECT_FALSE(announcement_refusal(announced, slo));
+    announced.ttft_p99_s = 0.99;
+    announced.tpot_p99_s = 0.1;
+    EXPECT_FALSE(announcement_refusal(announced, slo));
+    announced.ttft_p99_s = 1.2;
+    EXPECT_TRUE(announcement_refusal(announced, slo));
+    announced.ttft_p99_s = 0.5;
+    announced.tpot_p99_s = 0.11;
+    EXPECT_TRUE(announcement_refusal(announced, slo));
+    announced.tpot_p99_s = std::nan("");
+    EXPECT_TRUE(announcement_refusal(announced, slo));
+}
+
+// A parking-like move (every clock down: latency rises within the SLO) announced by the policy sticks;
+// the same move observed worse than announced is rolled back at that tick.
+TEST(ShieldGuard, AnAnnouncedMoveSticksUntilTheServiceIsWorseThanAnnounced) {
+    FakeActuator fake(fleet_knobs());
+    MemoryAuditSink audit;
+    SafetyShield shield({&fake}, acting(0), &audit);
+    shield.on_tick(Seconds(0), healthy());
+    ChangeRequest move{all_clocks(1005e6), "mpc", "fewer joules", "p99 TTFT 0.700 s"};
+    move.announced.ttft_p99_s = 0.7;
+    auto report = shield.submit(move, Seconds(0));
+    EXPECT_EQ(report.count(Outcome::applied), 4u);
+    ServiceHealth slower = healthy();
+    slower.ttft_p99_s = 0.68;  // +38% of the SLO over before, as the policy announced
+    for (int t = 1; t < 10; ++t) EXPECT_TRUE(shield.on_tick(Seconds(t), slower).outcomes.empty());
+    EXPECT_EQ(fake.value(0), 1005e6);
+    slower.ttft_p99_s = 0.85;  // 15% of the SLO over the announcement
+    report = shield.on_tick(Seconds(10), slower);
+    EXPECT_EQ(report.count(Outcome::rolled_back), 4u);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fake.value(i), 1980e6);
+    EXPECT_NE(report.outcomes[0].reason.find("announced"), std::string::npos) << report.outcomes[0].reason;
+
+    // With judge_against = before, the same announced move is rolled back at the first slower tick.
+    FakeActuator fake2(fleet_knobs());
+    ShieldSettings s = acting(0);
+    s.guard.judge_against = JudgeAgainst::before;
+    SafetyShield strict({&fake2}, s);
+    strict.on_tick(Seconds(0), healthy());
+    strict.submit(move, Seconds(0));
+    slower.ttft_p99_s = 0.68;
+    EXPECT_EQ(strict.on_tick(Seconds(1), slower).count(Outcome::rolled_back), 4u);
+}
+
+TEST(ShieldGuard, AnOptimisticAnnouncementDoesNotShieldAHarmfulMove) {
+    // A canaried move announcing less latency than it causes: rolled back, its rest never goes out.
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, acting(30));
+    shield.on_tick(Seconds(0), healthy());
+    ChangeRequest harmful{all_clocks(210e6), "harmful", "minimum clocks"};
+    harmful.announced.tpot_p99_s = 0.02;
+    shield.submit(harmful, Seconds(0));
+    ServiceHealth slow = healthy();
+    slow.tpot_p99_s = 0.09;
+    const auto report = shield.on_tick(Seconds(2), slow);
+    EXPECT_EQ(report.count(Outcome::rolled_back), 1u);
+    EXPECT_EQ(report.count(Outcome::refused), 3u);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fake.value(i), 1980e6);
+}
+
+TEST(ShieldGuard, AMoveAnnouncedAboveTheSloIsRefusedUpFrontWithTheReason) {
+    FakeActuator fake(fleet_knobs());
+    MemoryAuditSink audit;
+    SafetyShield shield({&fake}, acting(0), &audit);
+    shield.on_tick(Seconds(0), healthy());
+    ChangeRequest move{all_clocks(1005e6), "mpc", "fewer joules"};
+    move.announced.ttft_p99_s = 1.3;
+    auto report = shield.submit(move, Seconds(0));
+    EXPECT_EQ(report.count(Outcome::refused), 4u);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fake.value(i), 1980e6);
+    ASSERT_FALSE(audit.events.empty());
+    EXPECT_NE(audit.events.front().reason.find("above the 1.000 s SLO"), std::string::npos)
+        << audit.events.front().reason;
+    // A move back toward the defaults is never refused for its announcement.
+    shield.submit({all_clocks(1500e6), "p", ""}, Seconds(0));
+    ChangeRequest back{all_clocks(1980e6), "mpc", "back"};
+    back.announced.ttft_p99_s = 1.3;
+    shield.on_tick(Seconds(200), healthy());
+    report = shield.submit(back, Seconds(300));
+    EXPECT_EQ(report.count(Outcome::applied), 4u);
+}
+
+TEST(ShieldGuard, JudgeAgainstIsReadFromTheConfig) {
+    auto doc = core::ConfigDocument::parse("[shield.guard]\njudge_against = \"before\"\n", "ok.toml");
+    EXPECT_EQ(read_shield_settings(doc.root().section("shield"), ShieldSettings{}).guard.judge_against,
+              JudgeAgainst::before);
+    EXPECT_EQ(ShieldSettings{}.guard.judge_against, JudgeAgainst::announced);
+    auto bad = core::ConfigDocument::parse("[shield.guard]\njudge_against = \"after\"\n", "bad.toml");
+    EXPECT_THROW(read_shield_settings(bad.root().section("shield"), ShieldSettings{}), core::ConfigError);
 }
 
 TEST(ShieldFailures, AFailedWriteFallsBackAndRepeatedFailuresDisableTheKnob) {

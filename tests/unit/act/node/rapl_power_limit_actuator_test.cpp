@@ -3,10 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
+#include "act/shield/safety_shield.hpp"
 #include "unit/sense/node/temp_tree.hpp"
 
 namespace joulepilot::act {
@@ -169,6 +174,44 @@ TEST(RaplPowerLimitActuator, OriginalsOutsideTheConfiguredBoundsCanBeWrittenBack
     const std::vector<KnobSetting> original{{"cpu.0.package_power_limit_watts", 205.0}};
     ASSERT_TRUE(actuator.apply(original));
     EXPECT_EQ(contents(fs, kPackage0), "205000000");
+}
+
+// After a SIGKILL the next run discovers the limits the killed run left. A short-term limit without a kernel
+// maximum takes the limit found as its ceiling, so the original (higher) must still be writable by crash
+// recovery, and afterwards the originals are the knobs' defaults and ceilings again.
+TEST(RaplPowerLimitActuator, CrashRecoveryRaisesALimitWithoutAKernelMaxAndMakesTheOriginalsTheDefaults) {
+    const TempTree tree("act/node-2s");
+    const core::RootedFs fs(tree.root());
+    constexpr const char* kShortTerm0 = "sys/class/powercap/intel-rapl:0/constraint_1_power_limit_uw";
+    std::ofstream(tree.root() / kShortTerm0) << "200000000\n";  // lowered from 246 W by the killed run
+    std::ofstream(tree.root() / kPackage0) << "150000000\n";    // lowered from 205 W
+    const auto file = std::filesystem::temp_directory_path() / ("jp-rapl-recover-" + std::to_string(::getpid()));
+    ASSERT_TRUE(SavedSettingsFile(file).store({{"rapl", "cpu.0.package_short_term_power_limit_watts", 246},
+                                               {"rapl", "cpu.0.package_power_limit_watts", 205}}));
+    RaplActuatorOptions options;
+    options.constraints = {"long_term", "short_term"};
+    RaplPowerLimitActuator actuator(fs, options);
+    const auto found = actuator.discover();
+    ASSERT_DOUBLE_EQ(find_knob(found, "cpu.0.package_short_term_power_limit_watts")->domain.max, 200.0);
+    ASSERT_DOUBLE_EQ(find_knob(found, "cpu.0.package_power_limit_watts")->default_value, 150.0);
+
+    ShieldSettings settings;
+    settings.mode = ShieldMode::act;
+    settings.allow_unlisted = true;
+    settings.state_file = file;
+    SafetyShield shield({&actuator}, settings);
+    const auto recovered = shield.recover();
+    ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
+    EXPECT_EQ(contents(fs, kShortTerm0), "246000000");
+    EXPECT_EQ(contents(fs, kPackage0), "205000000");
+    const Knob* short_term = shield.knob_space().get("cpu.0.package_short_term_power_limit_watts");
+    ASSERT_NE(short_term, nullptr);
+    EXPECT_DOUBLE_EQ(short_term->default_value, 246.0);
+    EXPECT_DOUBLE_EQ(short_term->domain.max, 246.0);
+    const Knob* long_term = shield.knob_space().get("cpu.0.package_power_limit_watts");
+    EXPECT_DOUBLE_EQ(long_term->default_value, 205.0);
+    EXPECT_DOUBLE_EQ(long_term->domain.max, 205.0);  // the kernel's max, not what was found
+    EXPECT_FALSE(std::filesystem::exists(file));
 }
 
 TEST(RaplPowerLimitActuator, DestructionRestores) {

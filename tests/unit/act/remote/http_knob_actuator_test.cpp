@@ -6,7 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "act/http_knob/http_knob_actuator.hpp"
+#include "act/shield/safety_shield.hpp"
 #include "support/kube_test_double.hpp"
 #include "unit/sense/prom/fake_prometheus.hpp"
 
@@ -123,6 +128,29 @@ TEST(HttpKnobActuator, ServingKnobNames) {
     EXPECT_FALSE(HttpKnobActuator::is_serving_knob("replica.x.precision"));
     EXPECT_FALSE(HttpKnobActuator::is_serving_knob("replica.0.active"));
     EXPECT_FALSE(HttpKnobActuator::is_serving_knob("replica..batch_cap"));
+}
+
+// After a crash the endpoint still holds the crashed run's batch cap, which discovery takes for the default:
+// the shield's recovery puts the original back and makes it the default again.
+TEST(HttpKnobActuator, AfterCrashRecoveryTheOriginalIsTheDefaultAgain) {
+    KnobEndpointDouble server;
+    add_replica_knobs(server);
+    server.add("replica.0.batch_cap", {64, 8, 512, 8, {}});  // the crashed run lowered it from 256
+    const auto file = std::filesystem::temp_directory_path() / ("jp-knob-recover-" + std::to_string(::getpid()));
+    ASSERT_TRUE(SavedSettingsFile(file).store({{"http-knob", "replica.0.batch_cap", 256}}));
+    auto actuator = make_actuator(server.url());
+    ASSERT_EQ(actuator->discover()[0].default_value, 64);
+    ShieldSettings settings;
+    settings.mode = ShieldMode::act;
+    settings.allow_unlisted = true;
+    settings.state_file = file;
+    SafetyShield shield({actuator.get()}, settings);
+    const auto recovered = shield.recover();
+    ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
+    EXPECT_EQ(server.value("replica.0.batch_cap"), 256);
+    EXPECT_EQ(shield.knob_space().get("replica.0.batch_cap")->default_value, 256);
+    EXPECT_EQ(shield.knob_space().get("replica.1.batch_cap")->default_value, 128);
+    EXPECT_EQ(actuator->discover()[0].default_value, 256);
 }
 
 }  // namespace

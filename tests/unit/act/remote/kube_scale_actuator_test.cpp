@@ -6,7 +6,12 @@
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "act/kube/kube_scale_actuator.hpp"
+#include "act/shield/safety_shield.hpp"
 #include "unit/act/remote/remote_fixture.hpp"
 
 namespace joulepilot::act::kube {
@@ -102,6 +107,38 @@ TEST(KubeScaleActuator, EmptyRangeIsRefused) {
                                                     {ScaleTarget{{WorkloadKind::deployment, "prod", "web"}, 5, 2}});
     ASSERT_FALSE(actuator.has_value());
     EXPECT_THAT(actuator.error().message, HasSubstr("[5, 2]"));
+}
+
+// After a crash the actuator is made while the replicas are still the crashed run's (its knobs' defaults are
+// what it finds): once the shield's recovery puts the original back, the original is the default again, so
+// a policy returning knobs to their defaults (`static`) does not scale the Deployment back down.
+TEST(KubeScaleActuator, AfterCrashRecoveryTheOriginalReplicasAreTheDefaultAgain) {
+    KubeTestDouble api;
+    api.add_workload("deployments", "prod", "web", 2);  // the crashed run scaled it from 4 to 2
+    api.add_workload("statefulsets", "prod", "cache", 1);
+    const auto file = std::filesystem::temp_directory_path() / ("jp-kube-recover-" + std::to_string(::getpid()));
+    ASSERT_TRUE(SavedSettingsFile(file).store({{"kube-scale", "deployment.prod/web.replicas", 4}}));
+    SleepRecorder sleeps;
+    auto actuator = std::move(*KubeScaleActuator::create(make_client(api.url(), sleeps), targets()));
+    ASSERT_EQ(actuator->discover()[0].default_value, 2);
+    ShieldSettings settings;
+    settings.mode = ShieldMode::act;
+    settings.allow_unlisted = true;
+    settings.state_file = file;
+    {
+        SafetyShield shield({actuator.get()}, settings);
+        const auto recovered = shield.recover();
+        ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
+        EXPECT_EQ(api.replicas("deployments", "prod", "web"), 4);
+        const Knob* web = shield.knob_space().get("deployment.prod/web.replicas");
+        ASSERT_NE(web, nullptr);
+        EXPECT_EQ(web->default_value, 4);
+        EXPECT_EQ(web->current, 4);
+        EXPECT_EQ(shield.knob_space().get("statefulset.prod/cache.replicas")->default_value, 1);
+    }
+    // Nothing was left to restore: the shield's end wrote nothing more.
+    EXPECT_EQ(api.replicas("deployments", "prod", "web"), 4);
+    EXPECT_FALSE(std::filesystem::exists(file));
 }
 
 RC_GTEST_PROP(KubeScaleActuatorProperty, RestoreReturnsTheSavedReplicas, ()) {
