@@ -72,7 +72,9 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
         return hold_static(knobs, "the load forecast is not a number");
     }
 
-    // 2. Predict every candidate in one batched call.
+    // 2. and 3. Predict the candidates target by target, each in one batched call over the rows still in
+    // the running (a row is dropped as soon as one target rules it out), and keep the least fleet power
+    // among those whose latency upper bounds keep the SLO with margin and whose throughput keeps up.
     const CandidateGrid grid = make_grid(knobs, m_config.space);
     if (grid.replicas == 0) return hold_static(knobs, "no replica.<i>.active knobs to plan over");
     const bool count_free = (m_config.space.groups & kReplicas) != 0;
@@ -80,10 +82,21 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     const std::size_t rows = grid.configs.size() * static_cast<std::size_t>(grid.replicas - n_lo + 1);
     m_rows.resize(rows * learn::kFeatureCount);
     m_predictions.resize(rows);
-    std::size_t r = 0;
-    for (const ReplicaConfig& c : grid.configs) {
-        for (int n = n_lo; n <= grid.replicas; ++n, ++r) {
-            float* x = &m_rows[r * learn::kFeatureCount];
+    m_candidates.clear();
+    for (std::size_t c = 0; c < grid.configs.size(); ++c) {
+        for (int n = n_lo; n <= grid.replicas; ++n) m_candidates.push_back({c, n});
+    }
+    using learn::Target;
+    const double ttft_limit = constraints.slo_ttft.value() * m_config.slo_margin;
+    const double tpot_limit = constraints.slo_tpot.value() * m_config.slo_margin;
+    const double needed_tps = 0.97 * f_gen / grow;
+    // Predicts `target` for the candidates left, in place (m_rows and m_predictions follow m_candidates).
+    auto predict = [&](Target target) -> core::Result<void> {
+        const std::size_t k = m_candidates.size();
+        for (std::size_t i = 0; i < k; ++i) {
+            const ReplicaConfig& c = grid.configs[m_candidates[i].config];
+            const int n = m_candidates[i].active;
+            float* x = &m_rows[i * learn::kFeatureCount];
             x[0] = static_cast<float>(f_rps / n);
             x[1] = static_cast<float>(f_prompt / n);
             x[2] = static_cast<float>(f_gen / n);
@@ -92,44 +105,65 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
             x[5] = static_cast<float>(c.batch_cap);
             x[6] = static_cast<float>(c.fp8);
         }
-    }
-    if (auto ok = m_model->predict(m_rows, m_predictions); !ok) return hold_static(knobs, ok.error().message);
+        return m_model->predict_target(target, std::span<const float>(m_rows.data(), k * learn::kFeatureCount),
+                                       std::span<learn::Prediction>(m_predictions.data(), k));
+    };
+    // Keeps the candidates (and their predictions so far) for which `keep` holds.
+    auto retain = [&](auto keep) {
+        std::size_t w = 0;
+        for (std::size_t i = 0; i < m_candidates.size(); ++i) {
+            if (!keep(m_candidates[i], m_predictions[i])) continue;
+            m_candidates[w] = m_candidates[i];
+            m_predictions[w] = m_predictions[i];
+            ++w;
+        }
+        m_candidates.resize(w);
+    };
+    auto upper = [](const learn::Prediction& p, Target t) { return p.upper[static_cast<std::size_t>(t)]; };
+    auto point = [](const learn::Prediction& p, Target t) { return p.point[static_cast<std::size_t>(t)]; };
 
-    // 3. The least fleet power among candidates whose latency upper bounds keep the SLO with margin.
-    using learn::Target;
-    const double ttft_limit = constraints.slo_ttft.value() * m_config.slo_margin;
-    const double tpot_limit = constraints.slo_tpot.value() * m_config.slo_margin;
-    double best_power = std::numeric_limits<double>::infinity();
+    // The fallback when nothing qualifies: every replica serving, the setting closest to the SLO. Its rows
+    // stay in the running through both latency targets.
     double best_violation = std::numeric_limits<double>::infinity();
-    FleetAction best{grid.replicas, grid.defaults};
     FleetAction least_bad{grid.replicas, grid.defaults};
-    const learn::Prediction* chosen = nullptr;
-    r = 0;
-    for (const ReplicaConfig& c : grid.configs) {
-        for (int n = n_lo; n <= grid.replicas; ++n, ++r) {
-            const learn::Prediction& p = m_predictions[r];
-            const double ttft = p.upper[static_cast<std::size_t>(Target::p99_ttft_s)];
-            const double tpot = p.upper[static_cast<std::size_t>(Target::p99_tpot_s)];
-            const double served = p.point[static_cast<std::size_t>(Target::throughput_tps)] * n;
-            const bool keeps_up = served >= 0.97 * f_gen / grow;
-            const double fleet_w = n * p.point[static_cast<std::size_t>(Target::power_w)] +
-                                   (grid.replicas - n) * m_config.parked_power_w;
-            if (ttft <= ttft_limit && tpot <= tpot_limit && keeps_up) {
-                if (fleet_w < best_power) {
-                    best_power = fleet_w;
-                    best = {n, c};
-                    chosen = &p;
-                }
-            } else if (n == grid.replicas) {
-                const double violation = std::max(ttft / ttft_limit, tpot / tpot_limit);
-                if (violation < best_violation) {
-                    best_violation = violation;
-                    least_bad = {n, c};
-                }
-            }
+    if (auto ok = predict(Target::p99_ttft_s); !ok) return hold_static(knobs, ok.error().message);
+    retain([&](const Candidate& c, const learn::Prediction& p) {
+        return upper(p, Target::p99_ttft_s) <= ttft_limit || c.active == grid.replicas;
+    });
+    if (auto ok = predict(Target::p99_tpot_s); !ok) return hold_static(knobs, ok.error().message);
+    for (std::size_t i = 0; i < m_candidates.size(); ++i) {
+        if (m_candidates[i].active != grid.replicas) continue;
+        const double violation = std::max(upper(m_predictions[i], Target::p99_ttft_s) / ttft_limit,
+                                          upper(m_predictions[i], Target::p99_tpot_s) / tpot_limit);
+        const bool ok = upper(m_predictions[i], Target::p99_ttft_s) <= ttft_limit &&
+                        upper(m_predictions[i], Target::p99_tpot_s) <= tpot_limit;
+        if (!ok && violation < best_violation) {
+            best_violation = violation;
+            least_bad = {grid.replicas, grid.configs[m_candidates[i].config]};
         }
     }
-    const bool feasible = chosen != nullptr;
+    retain([&](const Candidate&, const learn::Prediction& p) {
+        return upper(p, Target::p99_ttft_s) <= ttft_limit && upper(p, Target::p99_tpot_s) <= tpot_limit;
+    });
+    if (auto ok = predict(Target::throughput_tps); !ok) return hold_static(knobs, ok.error().message);
+    retain([&](const Candidate& c, const learn::Prediction& p) {
+        return point(p, Target::throughput_tps) * c.active >= needed_tps;
+    });
+    if (auto ok = predict(Target::power_w); !ok) return hold_static(knobs, ok.error().message);
+    double best_power = std::numeric_limits<double>::infinity();
+    FleetAction best{grid.replicas, grid.defaults};
+    std::optional<learn::Prediction> chosen;
+    for (std::size_t i = 0; i < m_candidates.size(); ++i) {
+        const int n = m_candidates[i].active;
+        const double fleet_w =
+            n * point(m_predictions[i], Target::power_w) + (grid.replicas - n) * m_config.parked_power_w;
+        if (fleet_w < best_power) {
+            best_power = fleet_w;
+            best = {n, grid.configs[m_candidates[i].config]};
+            chosen = m_predictions[i];
+        }
+    }
+    const bool feasible = chosen.has_value();
     FleetAction target = feasible ? best : least_bad;
 
     // 4. Park only after holding the lower count; wake at once.
@@ -149,7 +183,7 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
         f_rps, f_gen, target.active, grid.replicas, target.config.clock_mhz, target.config.batch_cap,
         target.config.fp8 != 0 ? "fp8" : "bf16", feasible ? "" : " (no candidate keeps the SLO margin: closest)");
     spdlog::debug("t={:.0f} s {}", state.now.value(), decision.rationale);
-    if (chosen != nullptr) {
+    if (chosen) {
         decision.predicted.fleet_power = core::Watts(best_power);
         decision.predicted.p99_ttft = core::Seconds(chosen->upper[static_cast<std::size_t>(Target::p99_ttft_s)]);
         decision.predicted.p99_tpot = core::Seconds(chosen->upper[static_cast<std::size_t>(Target::p99_tpot_s)]);

@@ -5,7 +5,8 @@
 //     decision) and adding `forecast_margin`;
 //  2. predicts, for every candidate (replica count x clock cap x batch cap x precision), one replica's
 //     power, p99 TTFT, p99 TPOT and throughput at its share of that load with the learned energy model,
-//     in one batched call;
+//     one batched call per target (p99 TTFT, p99 TPOT, throughput, then power), each over the candidates
+//     no earlier target ruled out (a decision predicts only what the search still needs);
 //  3. keeps the candidates whose conformal upper bounds of p99 TTFT and TPOT stay under `slo_margin` x
 //     the SLO and whose predicted throughput covers the forecast output tokens, and picks the one with
 //     the least predicted fleet power (serving replicas' power + parked replicas at `parked_power_w`);
@@ -65,6 +66,12 @@ private:
     learn::HoltForecaster m_prompt;
     learn::HoltForecaster m_gen;
     std::optional<double> m_lower_since_s;  // when a replica count below the current one was first chosen
+    // Scratch for the search, kept between decisions so a decision allocates nothing once warm.
+    struct Candidate {
+        std::size_t config;  // index into the grid's configs
+        int active;          // replicas serving
+    };
+    std::vector<Candidate> m_candidates;
     std::vector<float> m_rows;
     std::vector<learn::Prediction> m_predictions;
 };

@@ -17,6 +17,7 @@ OracleConfig OracleConfig::from(const core::ConfigSection& section) {
     c.replan_s = section.number("replan_s", c.replan_s, 1.0, 3600.0);
     c.warmup_s = section.number("warmup_s", c.warmup_s, 0.0, 3600.0);
     c.drain_s = section.number("drain_s", c.drain_s, 0.0, 3600.0);
+    c.announce_slo = section.string("announce", "slo", {"slo", "simulated"}) == "slo";
     return c;
 }
 
@@ -69,6 +70,7 @@ FleetAction OraclePolicy::plan(double now, const CandidateGrid& grid, const Cons
     FleetAction best{grid.replicas, grid.defaults};
     FleetAction least_bad{grid.replicas, grid.defaults};
     bool any = false;
+    twin::ProbeResult best_probe;
     for (const ReplicaConfig& c : grid.configs) {
         // The fewest replicas that keep the SLO: binary search (more replicas never make a share harder).
         int lo = n_lo;
@@ -97,8 +99,17 @@ FleetAction OraclePolicy::plan(double now, const CandidateGrid& grid, const Cons
         if (fleet_w < best_w) {
             best_w = fleet_w;
             best = {hi, c};
+            best_probe = *at_hi;
             any = true;
         }
+    }
+    // What it announces to the shield: the simulated fleet power and, per `announce`, the SLO or the
+    // simulated share's p99 latencies (nothing when no setting keeps the SLO).
+    m_predicted = PredictedEffect{};
+    if (any) {
+        m_predicted.fleet_power = core::Watts(best_w);
+        m_predicted.p99_ttft = m_config.announce_slo ? constraints.slo_ttft : core::Seconds(best_probe.p99_ttft_s);
+        m_predicted.p99_tpot = m_config.announce_slo ? constraints.slo_tpot : core::Seconds(best_probe.p99_tpot_s);
     }
     m_why = any ? fmt::format("least energy keeping the SLO over the next {:.0f} s: {:.0f} W", horizon, best_w)
                 : "no setting keeps the SLO over the next window: the one closest to it, every replica serving";
@@ -118,6 +129,7 @@ Decision OraclePolicy::decide(const learn::ModelState& state, const act::KnobSpa
     decision.rationale = fmt::format("oracle: {} of {} replicas at {:.0f} MHz, batch cap {}, {} ({})", m_target.active,
                                      grid.replicas, m_target.config.clock_mhz, m_target.config.batch_cap,
                                      m_target.config.fp8 != 0 ? "fp8" : "bf16", m_why);
+    decision.predicted = m_predicted;
     return decision;
 }
 

@@ -6,7 +6,8 @@
 // those arrivals (every n-th request, after a `warmup_s` warm-up on the preceding arrivals), meets the
 // SLO for at least the target fraction of its requests. It picks the candidate with the least energy:
 // n x the simulated replica's mean power + the parked replicas' power. The choice goes through the same
-// FleetActuation as mpc (wake delays, precision reloads and draining are the twin's own).
+// FleetActuation as mpc (wake delays, precision reloads and draining are the twin's own), and announces
+// to the shield's SLO guard the p99 latency bound its choice implies (`announce`).
 // What it assumes (docs/policies.md): the router spreads load evenly (every n-th request), a replica's
 // state at the decision is approximated by the warm-up, and requests arriving after the window are not
 // simulated. So it is a strong, not a provably optimal, bound. Owned by the loop thread.
@@ -25,6 +26,10 @@ struct OracleConfig {
     double replan_s = 60;
     double warmup_s = 600;  // long enough to hold the minutes-long generations in flight at the decision
     double drain_s = 60;
+    // What it announces to the shield as its p99 latency bounds: "slo" (the SLO targets: its choice
+    // promises only that the target fraction of requests meets the SLO, so p99 <= SLO) or "simulated" (the
+    // simulated share's p99s: a point estimate of one even share, optimistic for the whole fleet).
+    bool announce_slo = true;
 
     static OracleConfig from(const core::ConfigSection& section);
 };
@@ -43,6 +48,7 @@ private:
     PolicyContext m_context;
     std::optional<double> m_planned_at_s;
     FleetAction m_target;
+    PredictedEffect m_predicted;  // the plan's, announced with every decision until the next plan
     std::string m_why;
 
     OraclePolicy(OracleConfig config, PolicyContext context) : m_config(config), m_context(std::move(context)) {}

@@ -52,21 +52,32 @@ struct Matrix {
     }
 };
 
-// In-place prediction from a dense row-major float array; `out` gets one value per row.
-core::Result<void> predict_dense(BoosterHandle booster, std::span<const float> rows, std::size_t n,
-                                 std::vector<float>& out) {
-    const std::string array = fmt::format(
-        R"({{"data": [{}, true], "shape": [{}, {}], "typestr": "<f4", "version": 3}})",
-        reinterpret_cast<std::uintptr_t>(rows.data()), n, kFeatureCount);
+// In-place prediction from a dense row-major float array. Returns XGBoost's own result buffer (n values),
+// valid until the next prediction on this thread: no copy, and the array description is formatted into a
+// stack buffer (a decision predicts several times; heap allocations there are pure overhead).
+core::Result<const float*> predict_dense_view(BoosterHandle booster, std::span<const float> rows, std::size_t n) {
+    std::array<char, 160> array{};
+    const auto written = fmt::format_to_n(array.data(), array.size() - 1,
+                                          R"({{"data": [{}, true], "shape": [{}, {}], "typestr": "<f4", "version": 3}})",
+                                          reinterpret_cast<std::uintptr_t>(rows.data()), n, kFeatureCount);
+    *written.out = '\0';
     static const char* config =
         R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false, "missing": NaN, "cache_id": 0})";
     const bst_ulong* shape = nullptr;
     bst_ulong dim = 0;
     const float* result = nullptr;
-    if (XGBoosterPredictFromDense(booster, array.c_str(), config, nullptr, &shape, &dim, &result) != 0) {
+    if (XGBoosterPredictFromDense(booster, array.data(), config, nullptr, &shape, &dim, &result) != 0) {
         return core::fail("energy model: prediction failed: " + last_error());
     }
-    out.assign(result, result + n);
+    return result;
+}
+
+// The same, copied into `out` (training and evaluation).
+core::Result<void> predict_dense(BoosterHandle booster, std::span<const float> rows, std::size_t n,
+                                 std::vector<float>& out) {
+    auto result = predict_dense_view(booster, rows, n);
+    if (!result) return tl::unexpected(result.error());
+    out.assign(*result, *result + n);
     return {};
 }
 
@@ -305,16 +316,25 @@ core::Result<EnergyModel> EnergyModel::load(const std::filesystem::path& path, c
 }
 
 core::Result<void> EnergyModel::predict(std::span<const float> rows, std::span<Prediction> out) const {
+    for (std::size_t t = 0; t < kTargetCount; ++t) {
+        if (auto ok = predict_target(static_cast<Target>(t), rows, out); !ok) return ok;
+    }
+    return {};
+}
+
+core::Result<void> EnergyModel::predict_target(Target target, std::span<const float> rows,
+                                               std::span<Prediction> out) const {
     const std::size_t n = out.size();
     if (rows.size() != n * kFeatureCount) return core::fail("energy model: rows and outputs differ in size");
     if (n == 0) return {};
-    std::vector<float> values;
-    for (std::size_t t = 0; t < kTargetCount; ++t) {
-        if (auto ok = predict_dense(m_impl->boosters[t].handle, rows, n, values); !ok) return ok;
-        for (std::size_t i = 0; i < n; ++i) {
-            out[i].point[t] = from_label(t, values[i]);
-            out[i].upper[t] = from_label(t, values[i] + m_impl->bins[t].at(values[i]));
-        }
+    const auto t = static_cast<std::size_t>(target);
+    auto values = predict_dense_view(m_impl->boosters[t].handle, rows, n);
+    if (!values) return tl::unexpected(values.error());
+    const BinnedQuantiles& bins = m_impl->bins[t];
+    for (std::size_t i = 0; i < n; ++i) {
+        const double v = (*values)[i];
+        out[i].point[t] = from_label(t, v);
+        out[i].upper[t] = from_label(t, v + bins.at(v));
     }
     return {};
 }

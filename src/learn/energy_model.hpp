@@ -91,6 +91,10 @@ public:
 
     // `rows`: n rows of kFeatureCount features, row-major. `out` gets n predictions.
     [[nodiscard]] core::Result<void> predict(std::span<const float> rows, std::span<Prediction> out) const;
+    // One target only (point and upper of `target` in each of the n outputs; the others untouched): lets a
+    // search predict the cheap-to-reject targets first and only the survivors' remaining ones.
+    [[nodiscard]] core::Result<void> predict_target(Target target, std::span<const float> rows,
+                                                    std::span<Prediction> out) const;
 
     [[nodiscard]] const std::string& knob_space() const { return m_knob_space; }
     [[nodiscard]] const TestReport& test_report() const { return m_report; }

@@ -3,8 +3,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "fleet_fixture.hpp"
@@ -96,6 +98,58 @@ TEST(MpcPolicy, ConsolidatesLightLoadAndSpreadsHeavyLoad) {
     fleet.push(10);
     const Decision heavy = fleet.decide(heavy_policy);
     for (int i = 0; i < 4; ++i) EXPECT_NE(setting_of(heavy, "replica." + std::to_string(i) + ".active"), 0) << heavy.rationale;
+}
+
+// The search predicts target by target over the candidates still in the running; it must pick what an
+// exhaustive search over every candidate and every target picks, and announce that candidate's bounds.
+TEST(MpcPolicy, TheStagedSearchPicksWhatAnExhaustiveSearchPicks) {
+    for (const double rps : {0.5, 2.0, 6.0, 11.0}) {
+        FleetFixture fleet(4);
+        MpcConfig c;
+        c.park_hold_s = 0;
+        const auto model = synthetic_model(knob_space_signature(fleet.knobs()));
+        MpcPolicy policy(c, model);
+        fleet.set("fleet.arrival_rate_rps", rps);
+        fleet.set("fleet.prompt_tokens_per_s", rps * 1000);
+        fleet.set("fleet.generation_tokens_per_s", rps * 400);
+        fleet.push(10);
+        const Decision d = fleet.decide(policy);
+
+        // Constant load: the forecast is the load plus the margin.
+        const double grow = 1 + c.forecast_margin;
+        const CandidateGrid grid = make_grid(fleet.knobs(), c.space);
+        std::vector<float> rows;
+        std::vector<std::pair<int, ReplicaConfig>> what;
+        for (const ReplicaConfig& rc : grid.configs) {
+            for (int n = 1; n <= 4; ++n) {
+                rows.insert(rows.end(), {static_cast<float>(rps * grow / n), static_cast<float>(rps * 1000 * grow / n),
+                                         static_cast<float>(rps * 400 * grow / n), static_cast<float>(rc.clock_mhz),
+                                         static_cast<float>(rc.power_limit_w), static_cast<float>(rc.batch_cap),
+                                         static_cast<float>(rc.fp8)});
+                what.emplace_back(n, rc);
+            }
+        }
+        std::vector<learn::Prediction> p(what.size());
+        ASSERT_TRUE(model->predict(rows, p).has_value());
+        double best = std::numeric_limits<double>::infinity();
+        std::optional<std::size_t> best_i;
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            const int n = what[i].first;
+            if (p[i].upper[1] > 0.8 || p[i].upper[2] > 0.08 || p[i].point[3] * n < 0.97 * rps * 400) continue;
+            const double w = n * p[i].point[0] + (4 - n) * c.parked_power_w;
+            if (w < best) {
+                best = w;
+                best_i = i;
+            }
+        }
+        ASSERT_EQ(best_i.has_value(), d.predicted.fleet_power.has_value()) << rps << ": " << d.rationale;
+        if (!best_i) continue;
+        EXPECT_NEAR(d.predicted.fleet_power->value(), best, 1e-6) << rps << ": " << d.rationale;
+        EXPECT_NEAR(d.predicted.p99_ttft->value(), p[*best_i].upper[1], 1e-9);
+        EXPECT_NEAR(d.predicted.p99_tpot->value(), p[*best_i].upper[2], 1e-9);
+        EXPECT_NE(d.rationale.find(fmt::format("{} of 4 replicas", what[*best_i].first)), std::string::npos)
+            << rps << ": " << d.rationale;
+    }
 }
 
 TEST(MpcPolicy, NoValidLoadHoldsStatic) {
