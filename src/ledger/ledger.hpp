@@ -262,7 +262,7 @@ public:
     // The newest raw sample of every series that has one.
     [[nodiscard]] core::Result<std::vector<LatestValue>> latest() const;
 
-    // Records with t_ms >= since_ms, oldest first; limit 0: all. last_*: the newest n, oldest first.
+    // Records with t_ms >= since_ms, oldest first; limit 0: all. last_*: the newest n (0: all), oldest first.
     [[nodiscard]] core::Result<std::vector<DecisionRecord>> decisions(std::int64_t since_ms,
                                                                       std::size_t limit = 0) const;
     [[nodiscard]] core::Result<std::vector<DecisionRecord>> last_decisions(std::size_t n) const;

@@ -283,7 +283,7 @@ core::Result<std::vector<DecisionRecord>> LedgerReader::last_decisions(std::size
     return m_impl->collect<DecisionRecord>(
         cat({"SELECT ", kDecisionColumns, " FROM (SELECT id, ", kDecisionColumns,
              " FROM decisions ORDER BY t_ms DESC, id DESC LIMIT ?) ORDER BY t_ms, id"}),
-        [&](Statement& s) { s.bind(1, static_cast<std::int64_t>(n)); }, make_decision);
+        [&](Statement& s) { s.bind(1, sql_limit(n)); }, make_decision);
 }
 
 core::Result<std::vector<ActionRecord>> LedgerReader::actions(std::int64_t since_ms,
@@ -297,7 +297,7 @@ core::Result<std::vector<ActionRecord>> LedgerReader::last_actions(std::size_t n
     return m_impl->collect<ActionRecord>(
         cat({"SELECT ", kActionColumns, " FROM (SELECT id, ", kActionColumns,
              " FROM actions ORDER BY t_ms DESC, id DESC LIMIT ?) ORDER BY t_ms, id"}),
-        [&](Statement& s) { s.bind(1, static_cast<std::int64_t>(n)); }, make_action);
+        [&](Statement& s) { s.bind(1, sql_limit(n)); }, make_action);
 }
 
 core::Result<std::vector<AuditEntry>> LedgerReader::audit(std::int64_t since_ms, std::size_t limit) const {
@@ -310,7 +310,7 @@ core::Result<std::vector<AuditEntry>> LedgerReader::last_audit(std::size_t n) co
     return m_impl->collect<AuditEntry>(
         cat({"SELECT ", kAuditColumns, " FROM (SELECT ", kAuditColumns,
              " FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq"}),
-        [&](Statement& s) { s.bind(1, static_cast<std::int64_t>(n)); }, make_audit);
+        [&](Statement& s) { s.bind(1, sql_limit(n)); }, make_audit);
 }
 
 core::Result<AuditVerdict> LedgerReader::verify_audit() const {

@@ -89,6 +89,10 @@ TEST_F(LedgerReaderTest, SinceAndLastN) {
     EXPECT_EQ(audit.front().seq, 7);
     EXPECT_EQ(audit.back().body["n"], 9);
     EXPECT_EQ(reader().audit(90).value().size(), 1U);
+    // 0 means all, as `joulepilot audit show --last 0` promises.
+    EXPECT_EQ(reader().last_audit(0).value().size(), 10U);
+    EXPECT_EQ(reader().last_decisions(0).value().size(), 10U);
+    EXPECT_EQ(reader().last_actions(0).value().front().reason, "a0");
 }
 
 TEST_F(LedgerReaderTest, RequestEnergyByIdAndPerModel) {
