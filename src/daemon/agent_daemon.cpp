@@ -1,6 +1,7 @@
 #include "daemon/agent_daemon.hpp"
 
 #include <chrono>
+#include <map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -193,8 +194,22 @@ public:
             const ledger::LedgerStats l = m_ledger->stats();
             s.ledger = {true, l.written, l.dropped, l.write_errors, l.queue_depth, l.queue_capacity, l.last_error};
         }
+        std::map<std::string, const act::KnobStatus*> shield_status;
+        const std::vector<act::KnobStatus> statuses = m_shield->status();
+        for (const act::KnobStatus& st : statuses) shield_status[st.knob] = &st;
         for (const act::Knob& k : m_shield->knob_space().knobs()) {
-            s.knobs.push_back({k.name, k.unit, k.current, k.default_value, k.domain.min, k.domain.max});
+            serve::KnobValue value;
+            value.name = k.name;
+            value.unit = k.unit;
+            value.value = k.current;
+            value.default_value = k.default_value;
+            value.min = k.domain.min;
+            value.max = k.domain.max;
+            if (const auto it = shield_status.find(k.name); it != shield_status.end() && it->second->disabled) {
+                value.disabled = true;
+                value.disabled_reason = it->second->disabled_reason;
+            }
+            s.knobs.push_back(std::move(value));
         }
         snapshot.policy = policy_info();
         m_view->publish(std::move(snapshot));

@@ -89,7 +89,9 @@ json to_json(const AgentStatus& s) {
                          {"value", k.value},
                          {"default", k.default_value},
                          {"min", k.min},
-                         {"max", k.max}});
+                         {"max", k.max},
+                         {"disabled", k.disabled},
+                         {"disabled_reason", k.disabled ? json(k.disabled_reason) : json(nullptr)}});
     }
     const EfficiencyStats& e = s.efficiency;
     return json{

@@ -68,6 +68,8 @@ struct KnobValue {
     double default_value = 0;
     double min = 0;
     double max = 0;
+    bool disabled = false;        // the shield stopped writing it after repeated failed writes
+    std::string disabled_reason;  // why, naming the last failure; empty when not disabled
 };
 
 // Energy efficiency as the agent computes it (from attributed requests or service signals). Each value

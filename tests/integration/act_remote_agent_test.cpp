@@ -281,6 +281,21 @@ TEST_F(RemoteKnobsAgent, AForbiddenScaleIsRecordedAndDisablesTheKnobWhileTheBatc
         return refused_disabled;
     })) << agent->err();
     EXPECT_EQ(failed, 2);
+    // /v1/status says which knob is disabled and why; the batch cap is not.
+    auto status = client.Get("/v1/status");
+    ASSERT_TRUE(status && status->status == 200);
+    bool replicas_listed = false;
+    const nlohmann::json status_json = nlohmann::json::parse(status->body);
+    for (const auto& k : status_json["knobs"]) {
+        if (k["name"] == kKnobReplicas) {
+            replicas_listed = true;
+            EXPECT_TRUE(k["disabled"].get<bool>()) << k.dump();
+            EXPECT_NE(k["disabled_reason"].get<std::string>().find("403"), std::string::npos) << k.dump();
+        } else {
+            EXPECT_FALSE(k["disabled"].get<bool>()) << k.dump();
+        }
+    }
+    EXPECT_TRUE(replicas_listed) << status->body;
     EXPECT_EQ(agent->stop(SIGTERM), 0) << agent->err();
     EXPECT_TRUE(at_originals()) << agent->err();
 

@@ -32,8 +32,8 @@ public:
         m_status.signals = 4;
         m_status.signals_missing = 1;
         m_status.ledger = {true, 5000, 4, 1, 12, 65536, "disk full"};
-        m_status.knobs = {{"gpu.0.power_limit_watts", "W", 600, 700, 200, 700},
-                          {"replica.0.batch_cap", "requests", 128, 256, 8, 512}};
+        m_status.knobs = {{"gpu.0.power_limit_watts", "W", 600, 700, 200, 700, false, ""},
+                          {"replica.0.batch_cap", "requests", 128, 256, 8, 512, true, "2 failed writes in a row"}};
         m_status.efficiency.energy_per_token_joules = 0.42;
         m_status.efficiency.tokens_per_joule = 1 / 0.42;
         m_status.efficiency.estimated_savings_joules_total = 12345.0;

@@ -128,6 +128,10 @@ TEST_F(HttpServerTest, StatusServesTheAgentStatus) {
     EXPECT_TRUE(s["efficiency"]["energy_per_request_joules"].is_null());
     ASSERT_EQ(s["knobs"].size(), 2U);
     EXPECT_EQ(s["knobs"][0]["name"], "gpu.0.power_limit_watts");
+    EXPECT_FALSE(s["knobs"][0]["disabled"].get<bool>());
+    EXPECT_TRUE(s["knobs"][0]["disabled_reason"].is_null());
+    EXPECT_TRUE(s["knobs"][1]["disabled"].get<bool>());
+    EXPECT_EQ(s["knobs"][1]["disabled_reason"], "2 failed writes in a row");
 }
 
 TEST_F(HttpServerTest, ObservationsWithoutSignalGiveTheLatestOfEach) {

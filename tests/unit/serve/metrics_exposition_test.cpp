@@ -25,7 +25,7 @@ MetricsSnapshot sample_snapshot() {
     m.status.actions_by_outcome = {{"clamped", 1}};
     m.status.sensor_errors = {{"rapl", 4}};
     m.status.ledger = {true, 10, 2, 1, 3, 100, ""};
-    m.status.knobs = {{"gpu.1.sm_clock_cap_hz", "Hz", 1.41e9, 1.98e9, 2.1e8, 1.98e9}};
+    m.status.knobs = {{"gpu.1.sm_clock_cap_hz", "Hz", 1.41e9, 1.98e9, 2.1e8, 1.98e9, false, ""}};
     m.status.efficiency.energy_per_token_joules = 0.5;
     m.status.efficiency.tokens_per_joule = 2.0;
     m.status.efficiency.estimated_savings_joules_total = 1000.0;
