@@ -3,7 +3,7 @@
 //    full money objective (temperature PUE, time-of-use tariffs, GPU cost, carbon price) and capacity
 //    that binds in the cleanest hours;
 //  - BM_ProblemBuild: turning the queue and sites into the per-(site, slot) cost tables;
-//  - BM_ExactSmall / BM_AcoSmall: the other solvers on 20 jobs x 48 slots x 5 sites.
+//  - BM_ExactSmall / BM_FastSmall: both solvers on 20 jobs x 48 slots x 5 sites.
 #include <benchmark/benchmark.h>
 
 #include "sched/problem.hpp"
@@ -78,11 +78,6 @@ void BM_ExactSmall(benchmark::State& state) {
     }
 }
 BENCHMARK(BM_ExactSmall)->Unit(benchmark::kMillisecond);
-
-void BM_AcoSmall(benchmark::State& state) {
-    for (auto _ : state) benchmark::DoNotOptimize(solve_aco(small_problem()));
-}
-BENCHMARK(BM_AcoSmall)->Unit(benchmark::kMillisecond);
 
 void BM_FastSmall(benchmark::State& state) {
     for (auto _ : state) benchmark::DoNotOptimize(solve_fast(small_problem()));

@@ -1,6 +1,7 @@
 // `joulepilot schedule`: plan a queue of flexible jobs over hours and sites (plan), check a plan made on
 // forecasts against what happened (evaluate), reproduce the benchmark numbers (study), and carry a plan
-// out on Kubernetes (run: suspended Jobs released at their slots, src/sched/kube_controller).
+// out on Kubernetes (run: suspended Jobs released at their slots, src/sched/kube_controller; its state in
+// the ledger, src/sched/ledger_job_state_store, or a JSON file with --state).
 #include "cli/schedule_command.hpp"
 
 #include <atomic>
@@ -17,9 +18,13 @@
 
 #include "core/civil_time.hpp"
 #include "act/kube/kube_client.hpp"
+#include "cli/ledger_cli.hpp"
 #include "core/clock.hpp"
+#include "core/config.hpp"
+#include "ledger/ledger.hpp"
 #include "sched/evaluation.hpp"
 #include "sched/kube_controller.hpp"
+#include "sched/ledger_job_state_store.hpp"
 #include "sched/report.hpp"
 #include "sched/study.hpp"
 
@@ -55,6 +60,7 @@ struct ScheduleOptions {
     double interval_s = 60;
     bool json_lines = false;
     std::string state_path;
+    LedgerLocation ledger;
     std::string job_template;
     std::string kubeconfig;
     std::string kube_context;
@@ -185,6 +191,87 @@ void print_pass(const sched::PassReport& pass, bool json_lines) {
     }
 }
 
+// Where `schedule run` keeps its controller state: the ledger (default) or a JSON file (--state).
+struct StateBackend {
+    std::unique_ptr<ledger::Ledger> ledger;
+    std::unique_ptr<ledger::LedgerReader> reader;  // dry run: read-only
+    std::unique_ptr<sched::JobStateStore> store;
+    std::string where;  // for messages
+};
+
+ledger::LedgerOptions ledger_options_for(const LedgerLocation& location, const std::string& path) {
+    ledger::LedgerOptions options;
+    if (!location.config_path.empty()) {
+        // resolve_ledger_path() has loaded this file once already, so errors here are unlikely.
+        auto doc = core::ConfigDocument::load(location.config_path);
+        options = ledger::read_ledger_options(doc.root().section("ledger"), path);
+    }
+    options.path = path;
+    // A release must not be forgotten on power loss: every state row is fsync'ed (a few rows a pass).
+    options.durable_commits = true;
+    // Sample retention is the agent's business; this process only keeps job state.
+    options.compaction_interval = core::Seconds(0);
+    return options;
+}
+
+// The states of the JSON file earlier versions kept beside the plan, for this namespace.
+std::vector<sched::JobState> legacy_states(const std::filesystem::path& path, const std::string& ns) {
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return {};
+    sched::JsonFileJobStateStore legacy(path);
+    auto states = legacy.load();
+    if (!states) throw BadInput(states.error().message + " (it would be imported into the ledger; fix or move it)");
+    std::vector<sched::JobState> out;
+    for (sched::JobState& state : *states) {
+        if (state.ns.empty() || state.ns == ns) out.push_back(std::move(state));
+    }
+    return out;
+}
+
+StateBackend open_state(const ScheduleOptions& o, const std::string& ns, const core::Clock& clock) {
+    StateBackend backend;
+    if (!o.state_path.empty()) {
+        backend.store = std::make_unique<sched::JsonFileJobStateStore>(o.state_path);
+        backend.where = o.state_path;
+        return backend;
+    }
+    const auto path = resolve_ledger_path(o.ledger);
+    if (!path) throw BadInput(path.error().message);
+    backend.where = *path + " (ledger, table job_state)";
+    const std::string scope = sched::kube_scope(ns);
+    if (o.dry_run) {
+        // Write nothing, not even a new ledger file: read what is there, if anything.
+        std::error_code ec;
+        if (!std::filesystem::exists(*path, ec)) {
+            backend.store = std::make_unique<sched::InMemoryJobStateStore>();
+            return backend;
+        }
+        auto reader = ledger::LedgerReader::open(*path);
+        if (!reader) throw BadInput(reader.error().message);
+        backend.reader = std::move(*reader);
+        backend.store = std::make_unique<sched::LedgerJobStateStore>(*backend.reader, scope);
+        return backend;
+    }
+    auto opened = ledger::Ledger::open(ledger_options_for(o.ledger, *path));
+    if (!opened) throw BadInput(opened.error().message);
+    backend.ledger = std::move(*opened);
+    auto store = std::make_unique<sched::LedgerJobStateStore>(*backend.ledger, clock, scope);
+    // Earlier versions kept the state in <plan>.state.json: carry it over once, so that a job released
+    // before the upgrade is still known as released (and "held" stays held).
+    const std::filesystem::path legacy = o.plan_path + ".state.json";
+    const auto states = legacy_states(legacy, ns);
+    if (!states.empty()) {
+        auto imported = store->import(states);
+        if (!imported) throw std::runtime_error(imported.error().message);
+        if (*imported > 0) {
+            std::cerr << "note: imported " << *imported << " job state(s) from " << legacy.string() << " into the ledger "
+                      << *path << "; that file is no longer written (delete it once the ledger is backed up)\n";
+        }
+    }
+    backend.store = std::move(store);
+    return backend;
+}
+
 int schedule_run(const ScheduleOptions& o, const CommandContext& /*context*/) {
     if (!o.kube) throw BadInput("schedule run: only the Kubernetes backend exists so far: pass --kube");
     auto credentials = act::kube::load_default_credentials(o.kubeconfig, o.kube_context);
@@ -197,26 +284,32 @@ int schedule_run(const ScheduleOptions& o, const CommandContext& /*context*/) {
     options.ns = o.ns.empty() ? client->default_namespace() : o.ns;
     options.dry_run = o.dry_run;
     if (!o.site.empty()) options.site = o.site;
-    const std::string state_path = o.state_path.empty() ? o.plan_path + ".state.json" : o.state_path;
-    sched::JsonFileJobStateStore store(state_path);
-    core::SystemClock clock;
-    auto controller =
-        value_or_bad_input(sched::KubeController::create(*client, store, clock, std::move(templates), options));
+    // The plan first: a bad plan is reported before any state is opened (or a ledger created).
     sched::PlanFileWatcher watcher(o.plan_path);
-    bool have_plan = false;
+    auto first_plan = watcher.poll();
+    if (!first_plan) throw BadInput(first_plan.error().message);
+    core::SystemClock clock;
+    StateBackend state = open_state(o, options.ns, clock);
+    auto controller = value_or_bad_input(
+        sched::KubeController::create(*client, *state.store, clock, std::move(templates), options));
+    const auto use_plan = [&](std::vector<sched::PlannedJob> plan) {
+        if (auto warning = sched::missing_deadline_warning(plan, o.plan_path)) std::cerr << "warning: " << *warning << "\n";
+        controller.set_plan(std::move(plan));
+    };
+    use_plan(std::move(**first_plan));
 
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     int backoff = 1;
-    while (true) {
-        auto plan = watcher.poll();
-        if (!plan) {
-            if (!have_plan) throw BadInput(plan.error().message);
-            std::cerr << "error: " << plan.error().message << " (the previous plan stays in force)\n";
-        } else if (*plan) {
-            if (have_plan) std::cerr << "plan " << o.plan_path << " changed: re-read\n";
-            controller.set_plan(std::move(**plan));
-            have_plan = true;
+    for (bool first = true;; first = false) {
+        if (!first) {
+            auto plan = watcher.poll();
+            if (!plan) {
+                std::cerr << "error: " << plan.error().message << " (the previous plan stays in force)\n";
+            } else if (*plan) {
+                std::cerr << "plan " << o.plan_path << " changed: re-read\n";
+                use_plan(std::move(**plan));
+            }
         }
         const sched::PassReport pass = controller.reconcile();
         print_pass(pass, o.json_lines);
@@ -229,7 +322,7 @@ int schedule_run(const ScheduleOptions& o, const CommandContext& /*context*/) {
         while (!g_stop_requested && std::chrono::steady_clock::now() < until)
             std::this_thread::sleep_for(std::chrono::milliseconds(100));
         if (g_stop_requested) {
-            std::cerr << "stopping: state kept in " << state_path << "\n";
+            std::cerr << "stopping: state kept in " << state.where << "\n";
             return kExitOk;
         }
     }
@@ -262,14 +355,14 @@ void add_common(CLI::App* cmd, ScheduleOptions& o) {
         ->check(CLI::ExistingFile);
     cmd->add_option("--from", o.from,
                     "Plan start, UTC (default: the earliest job start), rounded up to the hour");
-    cmd->add_option("--solver", o.solver, "exact (CBC MILP), fast (greedy + local search) or aco")
-        ->check(CLI::IsMember({"exact", "fast", "aco"}))
+    cmd->add_option("--solver", o.solver, "exact (CBC MILP) or fast (greedy + local search)")
+        ->check(CLI::IsMember({"exact", "fast"}))
         ->capture_default_str();
     cmd->add_option("--time-limit", o.time_limit_s,
                     "exact: seconds CBC may search before returning its best plan")
         ->check(CLI::Range(0.1, 86400.0))
         ->capture_default_str();
-    cmd->add_option("--seed", o.seed, "Seed of the aco solver and the day-ahead forecast error")
+    cmd->add_option("--seed", o.seed, "Seed of fast's ruin-and-recreate moves and of the day-ahead forecast error")
         ->capture_default_str();
     cmd->add_option("--json", o.json_path, "Write the result as JSON to this file");
 }
@@ -315,7 +408,7 @@ void add_schedule_command(CLI::App& app, CommandContext& context) {
     CLI::App* study = schedule->add_subcommand(
         "study",
         "The benchmark numbers on the shipped 2023 grid data: carbon saved by slack, sites and "
-        "interruption; forecasts; exact against fast and aco");
+        "interruption; forecasts; exact against fast");
     study->add_option("--jobs", study_options->study_jobs, "Jobs per queue of the carbon and forecast parts")
         ->check(CLI::Range(1, 1000000))
         ->capture_default_str();
@@ -348,8 +441,20 @@ void add_schedule_command(CLI::App& app, CommandContext& context) {
         ->check(CLI::Range(1.0, 86400.0))
         ->capture_default_str();
     run->add_flag("--json", run_options->json_lines, "Print each pass as one line of JSON");
+    auto* ledger_option =
+        run->add_option("--ledger", run_options->ledger.ledger_path,
+                        std::string("Ledger that keeps the controller's state (default: [ledger] path of --config, "
+                                    "else ") +
+                            ledger::kDefaultLedgerPath + ")")
+            ->option_text("FILE");
+    auto* config_option =
+        run->add_option("--config", run_options->ledger.config_path, "Config file whose [ledger] path to use")
+            ->option_text("FILE");
     run->add_option("--state", run_options->state_path,
-                    "Controller state file (default: the plan's path + .state.json)");
+                    "Keep the controller's state in this JSON file instead of the ledger")
+        ->option_text("FILE")
+        ->excludes(ledger_option)
+        ->excludes(config_option);
     run->add_option("--job-template", run_options->job_template,
                     "Job manifest (YAML/JSON) for jobs without a Job, or a directory of <id>.yaml; without it "
                     "Jobs must exist (adopted by label)")

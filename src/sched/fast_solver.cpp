@@ -1,8 +1,9 @@
-// The `fast` solver (solver.hpp) and the pieces the ACO solver shares with it.
+// The `fast` solver (solver.hpp): greedy placement, local search, ruin and recreate; parse_solver and solve().
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -147,11 +148,6 @@ Option best_option(const Problem& problem, const PlanJob& job, const Occupancy& 
     return best_option_impl(problem, job, &occupancy);
 }
 
-Option cheapest_slot_set(const Problem& problem, const PlanJob& job, const SiteWindow& window,
-                         const Occupancy& occupancy) {
-    return cheapest_slot_set_impl(problem, job, window, &occupancy);
-}
-
 }  // namespace detail
 
 namespace {
@@ -219,6 +215,43 @@ public:
             if (option.cost_usd >= m_costs[j] - kImprovement) break;
             if (relocate(j, option, flexibility)) return true;
             if (!unplaced && ++tried >= kEjectTries) break;
+        }
+        return false;
+    }
+
+    // Ruin and recreate: take `group` out (a job and some of the jobs it competes with), put them back one
+    // by one in the given order at their cheapest free options, keep the result if their total cost did
+    // not rise (equal moves keep the search moving across plateaus), else undo. Reaches moves that
+    // reinsert() and eject() cannot: chains where a job gives way to a second which gives way to a third.
+    bool recreate(const std::vector<std::size_t>& group) {
+        double before = 0;
+        std::vector<Assignment> saved;
+        saved.reserve(group.size());
+        for (std::size_t k : group) {
+            before += m_costs[k];
+            saved.push_back(m_plan.assignments[k]);
+            m_occupancy.add(m_problem.jobs()[k], m_plan.assignments[k], -1);
+            m_plan.assignments[k] = {};
+        }
+        double after = 0;
+        std::vector<double> new_costs;
+        new_costs.reserve(group.size());
+        for (std::size_t k : group) {
+            Option option = detail::best_option(m_problem, m_problem.jobs()[k], m_occupancy);
+            m_plan.assignments[k] = std::move(option.assignment);
+            m_occupancy.add(m_problem.jobs()[k], m_plan.assignments[k], +1);
+            new_costs.push_back(cost_of(k, m_plan.assignments[k]));
+            after += new_costs.back();
+            if (after > before + kImprovement) break;  // already worse: no need to place the rest
+        }
+        if (new_costs.size() == group.size() && after <= before + kImprovement) {
+            for (std::size_t i = 0; i < group.size(); ++i) m_costs[group[i]] = new_costs[i];
+            return after < before - kImprovement;
+        }
+        for (std::size_t k : group) m_occupancy.add(m_problem.jobs()[k], m_plan.assignments[k], -1);
+        for (std::size_t i = 0; i < group.size(); ++i) {
+            m_plan.assignments[group[i]] = saved[i];
+            m_occupancy.add(m_problem.jobs()[group[i]], saved[i], +1);
         }
         return false;
     }
@@ -331,6 +364,58 @@ private:
     std::vector<double> m_costs;
 };
 
+// The jobs each job competes with for capacity: a common allowed site and overlapping windows there.
+// Quadratic in jobs: built for the queues the ruin-and-recreate pass runs on only.
+std::vector<std::vector<std::size_t>> competitors_of(const Problem& problem) {
+    const auto& jobs = problem.jobs();
+    std::vector<std::vector<std::size_t>> out(jobs.size());
+    const auto compete = [](const PlanJob& a, const PlanJob& b) {
+        for (const SiteWindow& x : a.windows) {
+            for (const SiteWindow& y : b.windows) {
+                if (x.site == y.site && x.first_slot < y.end_slot && y.first_slot < x.end_slot) return true;
+            }
+        }
+        return false;
+    };
+    for (std::size_t a = 0; a < jobs.size(); ++a) {
+        for (std::size_t b = a + 1; b < jobs.size(); ++b) {
+            if (compete(jobs[a], jobs[b])) {
+                out[a].push_back(b);
+                out[b].push_back(a);
+            }
+        }
+    }
+    return out;
+}
+
+// Seeded ruin-and-recreate rounds (LocalSearch::recreate): a random job and up to kGroupMax - 1 of its
+// competitors, put back in a random order. Each improvement is followed by reinsert moves of the group's
+// competitors, which lets jobs that had no room before take the capacity the move freed.
+void ruin_and_recreate(const Problem& problem, LocalSearch& search, const SolveOptions& options) {
+    constexpr std::size_t kGroupMax = 5;
+    const auto competitors = competitors_of(problem);
+    std::mt19937_64 random(options.seed);
+    const std::size_t n = problem.jobs().size();
+    const long iterations = std::min<long>(static_cast<long>(n) * options.fast_recreate_per_job,
+                                           options.fast_recreate_max);
+    std::vector<std::size_t> group;
+    std::vector<std::size_t> pool;
+    for (long it = 0; it < iterations; ++it) {
+        const std::size_t seed_job = std::uniform_int_distribution<std::size_t>(0, n - 1)(random);
+        pool = competitors[seed_job];
+        std::shuffle(pool.begin(), pool.end(), random);
+        const std::size_t extra = std::uniform_int_distribution<std::size_t>(1, kGroupMax - 1)(random);
+        group.assign(1, seed_job);
+        group.insert(group.end(), pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(std::min(extra, pool.size())));
+        std::shuffle(group.begin(), group.end(), random);
+        if (search.recreate(group)) {
+            for (std::size_t k : group) {
+                for (std::size_t c : competitors[k]) search.reinsert(c);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 namespace detail {
@@ -342,8 +427,7 @@ Option best_option_unlimited(const Problem& problem, const PlanJob& job) {
 core::Result<SolverKind> parse_solver(std::string_view name) {
     if (name == "exact") return SolverKind::exact;
     if (name == "fast") return SolverKind::fast;
-    if (name == "aco") return SolverKind::aco;
-    return core::fail(fmt::format("unknown solver '{}' (exact, fast, aco)", name));
+    return core::fail(fmt::format("unknown solver '{}' (exact, fast)", name));
 }
 
 const char* to_string(SolverKind kind) {
@@ -352,8 +436,6 @@ const char* to_string(SolverKind kind) {
             return "exact";
         case SolverKind::fast:
             return "fast";
-        case SolverKind::aco:
-            return "aco";
     }
     return "unknown";
 }
@@ -391,6 +473,7 @@ SolveResult solve_fast(const Problem& problem, const SolveOptions& options) {
         }
         if (!improved) break;
     }
+    if (small && problem.jobs().size() > 1) ruin_and_recreate(problem, search, options);
     result.objective_usd = problem.objective(result.plan);
     result.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
@@ -402,8 +485,6 @@ core::Result<SolveResult> solve(const Problem& problem, SolverKind kind, const S
             return solve_exact(problem, options);
         case SolverKind::fast:
             return solve_fast(problem, options);
-        case SolverKind::aco:
-            return solve_aco(problem, options);
     }
     return core::fail("unknown solver");
 }

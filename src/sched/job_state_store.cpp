@@ -16,7 +16,18 @@ namespace {
 
 using nlohmann::json;
 
-json to_json(const JobState& s) {
+// fsync of a file or directory by path; the rename below is durable only once its directory is synced.
+bool sync_path(const std::filesystem::path& path, int flags) {
+    const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) return false;
+    const bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
+json job_state_to_json(const JobState& s) {
     json out = {{"id", s.id},           {"namespace", s.ns},   {"kube_name", s.kube_name},
                 {"created", s.created}, {"adopted", s.adopted}, {"releases", s.releases},
                 {"pauses", s.pauses},   {"attempts", s.attempts}, {"status", s.status},
@@ -26,7 +37,7 @@ json to_json(const JobState& s) {
     return out;
 }
 
-core::Result<JobState> from_json(const json& in, const std::string& where) {
+core::Result<JobState> job_state_from_json(const json& in, const std::string& where) {
     if (!in.is_object() || !in.contains("id") || !in["id"].is_string())
         return core::fail(where + ": a job state without an id");
     try {
@@ -48,17 +59,6 @@ core::Result<JobState> from_json(const json& in, const std::string& where) {
         return core::fail(fmt::format("{}: job state '{}': {}", where, in["id"].get<std::string>(), e.what()));
     }
 }
-
-// fsync of a file or directory by path; the rename below is durable only once its directory is synced.
-bool sync_path(const std::filesystem::path& path, int flags) {
-    const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) return false;
-    const bool ok = ::fsync(fd) == 0;
-    ::close(fd);
-    return ok;
-}
-
-}  // namespace
 
 core::Result<std::vector<JobState>> InMemoryJobStateStore::load() {
     std::vector<JobState> out;
@@ -95,7 +95,7 @@ core::Result<std::vector<JobState>> JsonFileJobStateStore::load() {
     }
     std::vector<JobState> out;
     for (const json& entry : doc["jobs"]) {
-        auto state = from_json(entry, m_path.string());
+        auto state = job_state_from_json(entry, m_path.string());
         if (!state) return tl::unexpected(state.error());
         m_states[state->id] = *state;
         out.push_back(std::move(*state));
@@ -115,7 +115,7 @@ core::Result<void> JsonFileJobStateStore::save(const JobState& state) {
 
 core::Result<void> JsonFileJobStateStore::write_all() {
     json jobs = json::array();
-    for (const auto& [id, state] : m_states) jobs.push_back(to_json(state));
+    for (const auto& [id, state] : m_states) jobs.push_back(job_state_to_json(state));
     const std::string text = json({{"version", 1}, {"jobs", jobs}}).dump(1) + "\n";
     std::filesystem::path tmp = m_path;
     tmp += fmt::format(".tmp.{}", ::getpid());

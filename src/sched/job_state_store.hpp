@@ -1,14 +1,17 @@
 #pragma once
 // JobStateStore: what the KubeController remembers per job across restarts (created or adopted, pieces
 // released and paused, when, failed attempts, last message). Two implementations here: in memory (tests)
-// and a JSON file replaced atomically (temp file, fsync, rename), which `joulepilot schedule run` uses until
-// the ledger (src/ledger) provides one. Called by the controller only, on its one thread.
+// and a JSON file replaced atomically (temp file, fsync, rename: `schedule run --state FILE`, and the
+// format of earlier versions); the ledger's store, `schedule run`'s default, is ledger_job_state_store.hpp.
+// Called by the controller only, on its one thread.
 
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "core/result.hpp"
 
@@ -30,6 +33,11 @@ struct JobState {
 
     bool operator==(const JobState&) const = default;
 };
+
+// One state as a JSON object, and back (`where` names the source in errors); shared by the JSON file and
+// the ledger stores so both hold the same fields.
+nlohmann::json job_state_to_json(const JobState& state);
+core::Result<JobState> job_state_from_json(const nlohmann::json& in, const std::string& where);
 
 class JobStateStore {
 public:

@@ -363,6 +363,13 @@ JobOutcome KubeController::reconcile_job(const PlannedJob& job, double now, bool
                             state.released_unix_s ? utc_text(*state.released_unix_s) : std::string("?"))};
     }
 
+    // Never before the job's earliest start, even if the plan's piece says so (a plan edited by hand).
+    if (job.earliest_start_unix_s && now < *job.earliest_start_unix_s) {
+        return {job.id, name, found_how.empty() ? "waiting" : found_how,
+                created_note + fmt::format("planned at {} but its earliest start is {}: released then",
+                                           utc_text(job.pieces[static_cast<std::size_t>(k)].start_unix_s),
+                                           utc_text(*job.earliest_start_unix_s))};
+    }
     // Deadline: a release now must let the rest of the plan's run time end by the deadline.
     double remaining_s = 0;
     for (std::size_t i = static_cast<std::size_t>(k); i < job.pieces.size(); ++i) remaining_s += job.pieces[i].run_hours * 3600;

@@ -9,8 +9,9 @@
 //   - nothing is released twice: the Job's suspend state is read before every patch, a release is patched
 //     with the resourceVersion read (a concurrent change gives 409: read again), and the state store says
 //     which pieces were released already;
-//   - a job is never released so late that it would end after its deadline (the plan's "deadline", else
-//     the end of its planned piece): it is reported `deadline_missed` and left suspended;
+//   - a job is never released so late that it would end after its deadline (the plan's "deadline", else,
+//     in plans written before it was carried, the end of its last planned slot): it is reported
+//     `deadline_missed` and left suspended; nor before its "earliest_start" when the plan carries one;
 //   - an API that is down or refusing is retried by the client with back-off; when it stays down the pass
 //     stops (the rest waits for the next pass) and the state is kept;
 //   - jobs dropped from a new plan are left as they are (suspended or running) and reported.

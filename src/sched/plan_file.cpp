@@ -76,6 +76,13 @@ core::Result<std::vector<PlannedJob>> parse_plan_json(std::string_view text, con
             if (!deadline) return tl::unexpected(deadline.error());
             job.deadline_unix_s = *deadline;
         }
+        if (entry.contains("earliest_start")) {
+            auto earliest = time_of(entry, "earliest_start", where);
+            if (!earliest) return tl::unexpected(earliest.error());
+            job.earliest_start_unix_s = *earliest;
+        }
+        if (job.deadline_unix_s && job.earliest_start_unix_s && *job.deadline_unix_s < *job.earliest_start_unix_s)
+            return core::fail(where + ": \"deadline\" is before \"earliest_start\"");
         out.push_back(std::move(job));
     }
     return out;
@@ -87,6 +94,22 @@ core::Result<std::vector<PlannedJob>> read_plan(const std::filesystem::path& pat
     std::stringstream text;
     text << in.rdbuf();
     return parse_plan_json(text.str(), path.string());
+}
+
+std::optional<std::string> missing_deadline_warning(const std::vector<PlannedJob>& plan, const std::string& source) {
+    std::vector<std::string> ids;
+    for (const PlannedJob& job : plan) {
+        if (!job.deadline_unix_s) ids.push_back(job.id);
+    }
+    if (ids.empty()) return std::nullopt;
+    std::string named;
+    for (std::size_t i = 0; i < ids.size() && i < 3; ++i) named += (i == 0 ? "" : ", ") + ids[i];
+    if (ids.size() > 3) named += ", ...";
+    return fmt::format(
+        "{}: {} of {} jobs carry no deadline ({}; a plan written by an older joulepilot): each is taken to "
+        "end by its last planned slot, which may hold it back earlier than its real deadline; write the plan "
+        "again with `joulepilot schedule plan --json` to carry each job's deadline",
+        source, ids.size(), plan.size(), named);
 }
 
 core::Result<std::optional<std::vector<PlannedJob>>> PlanFileWatcher::poll() {

@@ -146,6 +146,8 @@ core::Result<Problem> Problem::build(const std::vector<Job>& jobs, const SiteSet
                                                     : job.earliest_start_unix_s.value_or(*from_unix_s) +
                                                           job.duration.value() + job.slack->value();
         if (job.due_unix_s) pj.due_h = (*job.due_unix_s - p.m_start_unix_s) / kSlotSeconds;
+        pj.earliest_unix_s = earliest;
+        pj.deadline_unix_s = deadline;
         const int first =
             static_cast<int>(std::ceil((earliest - p.m_start_unix_s) / kSlotSeconds - kHourEpsilon));
         const double end_slot = std::floor((deadline - p.m_start_unix_s) / kSlotSeconds + kHourEpsilon);

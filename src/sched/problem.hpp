@@ -68,6 +68,10 @@ struct PlanJob {
     bool interruptible = false;
     double overhead_h = 0;            // extra run hours per resumption
     std::optional<double> due_h;      // soft due time, hours after the plan's start
+    // The job's window as given (not rounded to slots), Unix seconds: its earliest start (the plan's start
+    // when it has none or an earlier one) and its hard deadline. Written into the plan for the controller.
+    double earliest_unix_s = 0;
+    double deadline_unix_s = 0;
     std::vector<SiteWindow> windows;  // allowed sites that can hold it, in the job's order of preference
     int run_now_site = 0;             // the job's first allowed site that can hold it
     int slots_needed = 1;             // ceil(work_h): slots of a contiguous run

@@ -68,6 +68,8 @@ PlanReport make_report(const Problem& problem, const SolveResult& result) {
         r.assignment = a;
         r.start_unix_s = problem.slot_start_unix_s(a.slots.front().slot);
         r.finish_unix_s = problem.start_unix_s() + problem.finish_h(job, a) * kSlotSeconds;
+        r.earliest_start_unix_s = job.earliest_unix_s;
+        r.deadline_unix_s = job.deadline_unix_s;
         r.planned = problem.cost(job, a);
         const Assignment now = problem.run_now(job);
         r.run_now_site = problem.site_name(now.site);
@@ -110,6 +112,9 @@ json report_json(const PlanReport& report, const Problem& problem) {
                         {"site", r.site},
                         {"start", utc_text(r.start_unix_s)},
                         {"finish", utc_text(r.finish_unix_s)},
+                        // The job's window, so that `schedule run` never releases it outside it.
+                        {"earliest_start", utc_text(std::ceil(r.earliest_start_unix_s))},
+                        {"deadline", utc_text(r.deadline_unix_s)},
                         {"pieces", pieces},
                         {"expected", cost_json(r.planned)},
                         {"run_now",

@@ -22,6 +22,8 @@ struct Receipt {
     Assignment assignment;
     double start_unix_s = 0;
     double finish_unix_s = 0;
+    double earliest_start_unix_s = 0;  // the job's window (PlanJob), carried into the plan file
+    double deadline_unix_s = 0;
     JobCost planned;
     std::string run_now_site;
     double run_now_start_unix_s = 0;

@@ -1,15 +1,16 @@
 #pragma once
-// Solvers of the scheduling problem (problem.hpp). All three minimise the same objective,
+// Solvers of the scheduling problem (problem.hpp). Both minimise the same objective,
 // Problem::objective(), and return plans that Problem::check() accepts:
 //  - exact: a time-indexed MILP solved by COIN-OR CBC. Optimal, or the best plan and the proven bound
 //    when the time limit stops it. The reference for the others; practical up to a few thousand
 //    (job, site, start) options.
 //  - fast: greedy placement of the least flexible jobs first at their cheapest free option, then rounds
-//    of remove-and-reinsert until no job can move to a cheaper free option. Linear in jobs x window.
-//  - aco: ant colony (MAX-MIN ant system) over each job's cheapest options; kept to measure the
-//    green-computing proposals against the other two (docs/scheduling.md).
+//    of remove-and-reinsert until no job can move to a cheaper free option, eviction moves, and (queues
+//    up to 3,000 jobs) seeded ruin-and-recreate moves over groups of competing jobs.
+// (An ant-colony solver was measured against these two and removed: it never beat `fast`; see
+// docs/benchmarks.md and docs/scheduling.md.)
 // A job no solver could fit (every window full) is left unplaced and reported as no_capacity.
-// Pure functions of their inputs (ACO draws from a seeded generator): safe to run side by side.
+// Pure functions of their inputs (fast draws from a seeded generator): safe to run side by side.
 
 #include <cstdint>
 #include <optional>
@@ -22,16 +23,18 @@
 
 namespace joulepilot::sched {
 
-enum class SolverKind { exact, fast, aco };
+enum class SolverKind { exact, fast };
 core::Result<SolverKind> parse_solver(std::string_view name);
 const char* to_string(SolverKind kind);
 
 struct SolveOptions {
     double time_limit_s = 60;  // exact: CBC stops here with its best plan and bound
-    std::uint64_t seed = 1;    // aco
-    int aco_ants = 16;
-    int aco_iterations = 40;
+    std::uint64_t seed = 1;    // fast's ruin-and-recreate moves
     int fast_rounds = 8;  // remove-and-reinsert rounds at most
+    // fast, queues up to 3,000 jobs: ruin-and-recreate moves after the rounds, this many per job (at most
+    // fast_recreate_max); seeded by `seed`, so a plan is the same on every run.
+    long fast_recreate_per_job = 200;
+    long fast_recreate_max = 50'000;
     // exact: refuse problems with more columns than this (CBC would not finish in useful time).
     std::size_t exact_max_columns = 400'000;
 };
@@ -52,13 +55,12 @@ struct SolveResult {
 
 SolveResult solve_fast(const Problem& problem, const SolveOptions& options = {});
 core::Result<SolveResult> solve_exact(const Problem& problem, const SolveOptions& options = {});
-SolveResult solve_aco(const Problem& problem, const SolveOptions& options = {});
 core::Result<SolveResult> solve(const Problem& problem, SolverKind kind, const SolveOptions& options = {});
 
 // The jobs a plan leaves unplaced, as no_capacity entries naming each job.
 std::vector<UnplannedJob> capacity_failures(const Problem& problem, const Plan& plan);
 
-// Building blocks shared by the fast and ACO solvers.
+// Building blocks of the fast solver (and of exact's first incumbent, which is the fast plan).
 namespace detail {
 
 // Free GPUs per (site, slot).
@@ -86,9 +88,6 @@ struct Option {
 Option best_option(const Problem& problem, const PlanJob& job, const Occupancy& occupancy);
 // The same with capacity ignored (the job's cheapest option if it were alone).
 Option best_option_unlimited(const Problem& problem, const PlanJob& job);
-// The cheapest interruptible placement at one site's window among free slots (unplaced if none).
-Option cheapest_slot_set(const Problem& problem, const PlanJob& job, const SiteWindow& window,
-                         const Occupancy& occupancy);
 
 }  // namespace detail
 

@@ -7,7 +7,7 @@
 //    the setting of "Let's Wait Awhile" (Wiesner et al., Middleware 2021).
 //  - forecast: the same queues planned day by day (each day's jobs at 00:00 UTC) on a forecast and
 //    scored on actuals: share of the perfect-information plan's savings.
-//  - gap: exact against fast and aco on random small queues with tight capacity and the full money
+//  - gap: exact against fast on random small queues with tight capacity and the full money
 //    objective (tariffs, temperature PUE, GPU cost, carbon price): objectives, gaps and times.
 // Single-threaded; each run is deterministic for a seed except for wall times.
 
@@ -21,6 +21,7 @@
 #include "core/result.hpp"
 #include "sched/evaluation.hpp"
 #include "sched/job.hpp"
+#include "sched/problem.hpp"
 #include "sched/site.hpp"
 
 namespace joulepilot::sched {
@@ -66,13 +67,23 @@ struct GapRow {
     std::uint64_t seed = 0;
     double exact_usd = 0;
     double exact_s = 0;
+    double exact_cpu_s = 0;  // CPU time of this thread (the machine is shared: wall time is noisy)
     bool exact_optimal = false;
     double exact_gap = 0;  // CBC's own gap at the end
     double fast_usd = 0;
     double fast_s = 0;
-    double aco_usd = 0;
-    double aco_s = 0;
+    double fast_cpu_s = 0;
 };
+
+// One instance of the gap part: `jobs` jobs on three zones (US-CAL-CISO, DE-LU, GB) over 48 hourly slots of a
+// random week of 2023, capacity about half the GPU-hours asked; instance `k` of that size for `study_seed`
+// (the rows of `schedule study --parts gap`). `seed` is the instance's own (fast's seed).
+struct GapInstance {
+    Problem problem;
+    std::uint64_t seed = 0;
+};
+core::Result<GapInstance> gap_instance(const std::filesystem::path& data_dir, int jobs, int k,
+                                       std::uint64_t study_seed);
 
 struct StudyOptions {
     int jobs = 2000;  // per carbon mix

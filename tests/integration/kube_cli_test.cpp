@@ -1,7 +1,9 @@
 // End to end: `joulepilot schedule run --kube --once` against the Kubernetes test double (a cpp-httplib
 // server on 127.0.0.1 that follows the API contract; tests/support/kube_test_double.hpp), with a kubeconfig
 // pointing at it: Jobs created suspended, the one whose slot has come released, a dry run that writes
-// nothing, a second pass that releases nothing twice, and usage errors.
+// nothing, the state in the ledger across restarts (a Job suspended again by someone else is not released
+// twice), the state of an earlier JSON state file imported, `--state FILE`, plans with and without
+// per-job deadlines, and usage errors.
 #include <sys/wait.h>
 
 #include <array>
@@ -82,10 +84,19 @@ protected:
     }
     void TearDown() override { std::filesystem::remove_all(dir); }
 
+    // Without --state, the ledger in the test's folder keeps the controller state.
     std::string args(const std::string& extra) const {
+        const std::string state =
+            extra.find("--state") == std::string::npos ? " --ledger " + (dir / "ledger.db").string() : "";
         return "schedule run --plan " + (dir / "plan.json").string() + " --kube --kubeconfig " +
-               (dir / "kubeconfig").string() + " --job-template " + (dir / "job.yaml").string() + " --once --json " +
-               extra;
+               (dir / "kubeconfig").string() + " --job-template " + (dir / "job.yaml").string() + " --once --json" +
+               state + " " + extra;
+    }
+    // Suspends a Job again, as Kueue or kubectl would.
+    void suspend_again(const std::string& name) {
+        nlohmann::json job = *api.job("batch", name);
+        job["spec"]["suspend"] = true;
+        api.add_job("batch", job);
     }
 
     joulepilot::testing::KubeTestDouble api;
@@ -102,7 +113,12 @@ TEST_F(ScheduleRunCli, CreatesSuspendedJobsAndReleasesTheOneWhoseSlotCame) {
     ASSERT_TRUE(api.job("batch", "e2e-due").has_value());
     EXPECT_FALSE(api.job("batch", "e2e-due")->at("spec").at("suspend").get<bool>());
     EXPECT_TRUE(api.job("batch", "e2e-later")->at("spec").at("suspend").get<bool>());
-    EXPECT_TRUE(std::filesystem::exists(dir / "plan.json.state.json"));
+    EXPECT_TRUE(std::filesystem::exists(dir / "ledger.db"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "plan.json.state.json"));
+    // The plan in SetUp is written the way older versions wrote it: no per-job deadline.
+    EXPECT_NE(first.output.find("warning: " + (dir / "plan.json").string() + ": 2 of 2 jobs carry no deadline"),
+              std::string::npos)
+        << first.output;
 
     const CommandResult second = run_joulepilot(args(""));
     ASSERT_EQ(second.status, 0) << second.output;
@@ -111,12 +127,78 @@ TEST_F(ScheduleRunCli, CreatesSuspendedJobsAndReleasesTheOneWhoseSlotCame) {
     EXPECT_EQ(api.job_count(), 2U);
 }
 
+// A restart is a new process: only the ledger knows that "due" was released. Suspended again by someone
+// else, it must stay suspended ("held"); with its state lost it would look like a Job never released.
+TEST_F(ScheduleRunCli, TheLedgerKeepsTheStateAcrossRestartsAndNothingIsReleasedTwice) {
+    const CommandResult first = run_joulepilot(args(""));
+    ASSERT_EQ(first.status, 0) << first.output;
+    ASSERT_EQ(api.releases("batch", "e2e-due"), 1);
+    suspend_again("e2e-due");
+
+    const CommandResult second = run_joulepilot(args(""));
+    ASSERT_EQ(second.status, 0) << second.output;
+    const nlohmann::json pass = pass_json(second.output);
+    EXPECT_EQ(pass["counts"]["held"], 1) << second.output;
+    EXPECT_EQ(pass["counts"]["waiting"], 1) << second.output;
+    EXPECT_EQ(api.releases("batch", "e2e-due"), 1);
+    EXPECT_TRUE(api.job("batch", "e2e-due")->at("spec").at("suspend").get<bool>());
+    EXPECT_EQ(api.job_count(), 2U);
+
+    // The rows are in the ledger's job_state table, keyed by namespace and id.
+    const CommandResult exported = run_joulepilot("ledger export --table job_state --ledger " + (dir / "ledger.db").string());
+    EXPECT_EQ(exported.status, 0) << exported.output;
+    EXPECT_NE(exported.output.find("kube/batch/due"), std::string::npos) << exported.output;
+}
+
+// The state file earlier versions kept beside the plan is imported into the ledger once.
+TEST_F(ScheduleRunCli, AnEarlierStateFileIsImportedIntoTheLedger) {
+    const CommandResult before = run_joulepilot(args("--state " + (dir / "plan.json.state.json").string()));
+    ASSERT_EQ(before.status, 0) << before.output;
+    ASSERT_TRUE(std::filesystem::exists(dir / "plan.json.state.json"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "ledger.db"));
+    suspend_again("e2e-due");
+
+    const CommandResult after = run_joulepilot(args(""));
+    ASSERT_EQ(after.status, 0) << after.output;
+    EXPECT_NE(after.output.find("imported 2 job state(s)"), std::string::npos) << after.output;
+    EXPECT_EQ(pass_json(after.output)["counts"]["held"], 1) << after.output;
+    EXPECT_EQ(api.releases("batch", "e2e-due"), 1);
+    const CommandResult again = run_joulepilot(args(""));
+    EXPECT_EQ(again.output.find("imported"), std::string::npos) << again.output;
+}
+
+TEST_F(ScheduleRunCli, APlanWithDeadlinesGivesNoWarningAndIsKeptToThem) {
+    const auto now = std::chrono::system_clock::now();
+    const auto hour = std::chrono::hours(1);
+    // "late" was planned 3 h ago for 1 h with a deadline 2 h from now: released late, still in time.
+    // "past" was planned 3 h ago for 1 h with a deadline in 30 min: not released.
+    const auto entry = [&](const char* id, std::chrono::system_clock::time_point deadline) {
+        return nlohmann::json{{"id", id},
+                              {"site", "lab"},
+                              {"start", utc(now - 3 * hour)},
+                              {"finish", utc(now - 2 * hour)},
+                              {"earliest_start", utc(now - 3 * hour)},
+                              {"deadline", utc(deadline)},
+                              {"pieces", {{{"start", utc(now - 3 * hour)}, {"end", utc(now - 2 * hour)}, {"run_hours", 1}}}}};
+    };
+    std::ofstream(dir / "plan.json") << nlohmann::json{{"jobs", {entry("late", now + 2 * hour), entry("past", now + hour / 2)}}}.dump();
+    const CommandResult r = run_joulepilot(args(""));
+    ASSERT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output.find("carry no deadline"), std::string::npos) << r.output;
+    const nlohmann::json pass = pass_json(r.output);
+    EXPECT_EQ(pass["counts"]["released"], 1) << r.output;
+    EXPECT_EQ(pass["counts"]["deadline_missed"], 1) << r.output;
+    EXPECT_EQ(api.releases("batch", "e2e-late"), 1);
+    EXPECT_EQ(api.releases("batch", "e2e-past"), 0);
+}
+
 TEST_F(ScheduleRunCli, DryRunWritesNothing) {
     const CommandResult r = run_joulepilot(args("--dry-run"));
     ASSERT_EQ(r.status, 0) << r.output;
     EXPECT_EQ(pass_json(r.output)["counts"]["would_create"], 2) << r.output;
     EXPECT_EQ(api.job_count(), 0U);
     EXPECT_FALSE(std::filesystem::exists(dir / "plan.json.state.json"));
+    EXPECT_FALSE(std::filesystem::exists(dir / "ledger.db"));  // not even an empty ledger
 }
 
 TEST_F(ScheduleRunCli, ForbiddenIsAFailureNamingTheGrant) {
@@ -129,7 +211,8 @@ TEST_F(ScheduleRunCli, ForbiddenIsAFailureNamingTheGrant) {
 TEST_F(ScheduleRunCli, UsageErrors) {
     const CommandResult help = run_joulepilot("schedule run --help");
     EXPECT_EQ(help.status, 0);
-    for (const char* option : {"--plan", "--kube", "--namespace", "--dry-run", "--once", "--interval", "--json"})
+    for (const char* option :
+         {"--plan", "--kube", "--namespace", "--dry-run", "--once", "--interval", "--json", "--ledger", "--state"})
         EXPECT_NE(help.output.find(option), std::string::npos) << option;
     const CommandResult no_kube = run_joulepilot("schedule run --once --plan " + (dir / "plan.json").string());
     EXPECT_EQ(no_kube.status, 2) << no_kube.output;
@@ -139,6 +222,15 @@ TEST_F(ScheduleRunCli, UsageErrors) {
                                                   " --plan " + (dir / "bad.json").string());
     EXPECT_EQ(bad_plan.status, 2) << bad_plan.output;
     EXPECT_NE(bad_plan.output.find("bad.json"), std::string::npos) << bad_plan.output;
+    const CommandResult both = run_joulepilot(args("--state " + (dir / "s.json").string() + " --ledger " +
+                                                   (dir / "l.db").string()));
+    EXPECT_EQ(both.status, 2) << both.output;
+    EXPECT_NE(both.output.find("--state"), std::string::npos) << both.output;
+    const CommandResult bad_ledger = run_joulepilot("schedule run --once --kube --kubeconfig " +
+                                                    (dir / "kubeconfig").string() + " --plan " +
+                                                    (dir / "plan.json").string() + " --ledger " + dir.string());
+    EXPECT_EQ(bad_ledger.status, 2) << bad_ledger.output;
+    EXPECT_NE(bad_ledger.output.find("is a folder"), std::string::npos) << bad_ledger.output;
 }
 
 }  // namespace

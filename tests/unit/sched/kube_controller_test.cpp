@@ -8,7 +8,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "ledger/ledger.hpp"
 #include "sched/kube_controller.hpp"
+#include "sched/ledger_job_state_store.hpp"
 #include "sched/report.hpp"
 #include "unit/act/remote/remote_fixture.hpp"
 #include "unit/sched/sched_fixture.hpp"
@@ -202,6 +204,83 @@ TEST(KubeController, SurvivesARestartFromTheStateFile) {
     EXPECT_EQ(outcome(ctl.reconcile(), "b").action, "released");
     EXPECT_EQ(h.api.releases("batch", "train-a"), 1);
     EXPECT_EQ(h.api.releases("batch", "train-b"), 1);
+}
+
+std::unique_ptr<ledger::Ledger> open_ledger(const std::filesystem::path& path) {
+    ledger::LedgerOptions options;
+    options.path = path;
+    options.compaction_interval = core::Seconds(0);
+    auto opened = ledger::Ledger::open(options);
+    if (!opened) throw std::runtime_error(opened.error().message);
+    return std::move(*opened);
+}
+
+// The state in the ledger across a restart: a Job released before the restart and suspended again by
+// someone else since is "held", not released a second time (without the state it would be released).
+TEST(KubeController, SurvivesARestartFromTheLedgerAndNeverReleasesTwice) {
+    Harness h;
+    const std::filesystem::path path = h.files.dir / "ledger.db";
+    const std::vector<PlannedJob> plan{planned("a", kJune1, 3), planned("b", kJune1 + 2 * kHour, 1)};
+    {
+        auto ledger = open_ledger(path);
+        LedgerJobStateStore store(*ledger, h.clock, kube_scope("batch"));
+        auto ctl = std::move(*KubeController::create(h.client, store, h.clock, h.files.templates(), batch_options()));
+        ctl.set_plan(plan);
+        const PassReport report = ctl.reconcile();
+        EXPECT_EQ(outcome(report, "a").action, "released");
+        EXPECT_EQ(outcome(report, "b").action, "created");
+    }  // the process ends: controller and ledger closed
+    nlohmann::json job = *h.api.job("batch", "train-a");
+    job["spec"]["suspend"] = true;  // Kueue (or kubectl) suspends it again while we are away
+    h.api.add_job("batch", job);
+    h.api.clear_requests();
+
+    auto ledger = open_ledger(path);
+    LedgerJobStateStore store(*ledger, h.clock, kube_scope("batch"));
+    auto ctl = std::move(*KubeController::create(h.client, store, h.clock, h.files.templates(), batch_options()));
+    EXPECT_EQ(ctl.states().at("a").releases, 1);
+    EXPECT_EQ(ctl.states().at("b").kube_name, "train-b");
+    ctl.set_plan(plan);
+    h.clock.advance(core::Seconds(kHour));
+    const PassReport report = ctl.reconcile();
+    EXPECT_EQ(outcome(report, "a").action, "held");
+    EXPECT_EQ(outcome(report, "b").action, "waiting");
+    EXPECT_EQ(h.api.count_requests("PATCH"), 0);
+    EXPECT_EQ(h.api.count_requests("POST"), 0);
+    h.clock.advance(core::Seconds(kHour));
+    EXPECT_EQ(outcome(ctl.reconcile(), "b").action, "released");
+    EXPECT_EQ(h.api.releases("batch", "train-a"), 1);
+    EXPECT_EQ(h.api.releases("batch", "train-b"), 1);
+    EXPECT_TRUE(h.suspended("train-a"));
+}
+
+TEST(KubeController, ThePlansDeadlineAllowsALateReleaseThatStillEndsInTime) {
+    Harness h;
+    KubeController ctl = h.controller();
+    // 1 h planned in the first slot; the job's own deadline is 4 h later. Away for 2 h: the last planned
+    // slot is over, but starting now it still ends 1 h before the deadline.
+    PlannedJob job = planned("a", kJune1, 1, kJune1 + 4 * kHour);
+    job.earliest_start_unix_s = kJune1;
+    ctl.set_plan({job});
+    h.clock.advance(core::Seconds(2 * kHour));
+    EXPECT_EQ(outcome(ctl.reconcile(), "a").action, "released");
+    EXPECT_EQ(h.api.releases("batch", "train-a"), 1);
+}
+
+TEST(KubeController, NeverReleasesBeforeTheEarliestStart) {
+    Harness h;
+    KubeController ctl = h.controller();
+    PlannedJob job = planned("a", kJune1, 1, kJune1 + 6 * kHour);
+    job.earliest_start_unix_s = kJune1 + 2 * kHour;  // a plan edited by hand to start too early
+    ctl.set_plan({job});
+    const JobOutcome early = outcome(ctl.reconcile(), "a");
+    EXPECT_EQ(early.action, "created") << early.message;
+    EXPECT_THAT(early.message, HasSubstr("earliest start"));
+    h.clock.advance(core::Seconds(kHour));
+    EXPECT_EQ(outcome(ctl.reconcile(), "a").action, "waiting");
+    EXPECT_EQ(h.api.releases("batch", "train-a"), 0);
+    h.clock.advance(core::Seconds(kHour));
+    EXPECT_EQ(outcome(ctl.reconcile(), "a").action, "released");
 }
 
 TEST(KubeController, LostStateDoesNotReleaseTwice) {

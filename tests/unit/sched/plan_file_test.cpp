@@ -53,6 +53,48 @@ TEST(PlanFile, ReadsWhatThePlannerWrites) {
     EXPECT_DOUBLE_EQ((*plan)[1].pieces[0].start_unix_s, kJune1 + kHour);
 }
 
+TEST(PlanFile, ThePlannerWritesEachJobsWindowAndTheControllerReadsIt) {
+    SiteSet set;
+    set.sites.push_back(make_site("a", 8, {500, 100, 500, 500, 100, 500, 500, 500}));
+    // The deadline falls inside an hour (5.5 h): the plan file keeps the job's own, not the slot bound.
+    std::vector<Job> jobs = {make_job("x", 1, 1, 1000, 1, 5.5)};
+    const auto problem = Problem::build(jobs, set, kJune1);
+    ASSERT_TRUE(problem.has_value()) << problem.error().message;
+    const auto result = solve(*problem, SolverKind::fast);
+    ASSERT_TRUE(result.has_value());
+    const nlohmann::json doc = report_json(make_report(*problem, *result), *problem);
+    EXPECT_EQ(doc["jobs"][0]["deadline"], "2023-06-01T05:30:00Z");
+    EXPECT_EQ(doc["jobs"][0]["earliest_start"], "2023-06-01T01:00:00Z");
+    const auto plan = parse_plan_json(doc.dump(), "plan.json");
+    ASSERT_TRUE(plan.has_value()) << plan.error().message;
+    EXPECT_EQ(plan->front().deadline_unix_s, kJune1 + 5.5 * kHour);
+    EXPECT_EQ(plan->front().earliest_start_unix_s, kJune1 + kHour);
+    EXPECT_FALSE(missing_deadline_warning(*plan, "plan.json").has_value());
+}
+
+TEST(PlanFile, AnOlderPlanWithoutDeadlinesIsReadWithAWarning) {
+    const auto plan = parse_plan_json(
+        R"({"jobs": [{"id": "old", "start": "2023-06-01T01:00:00Z", "finish": "2023-06-01T02:00:00Z"},
+                     {"id": "new", "start": "2023-06-01T01:00:00Z", "finish": "2023-06-01T02:00:00Z",
+                      "deadline": "2023-06-01T05:00:00Z"}]})",
+        "old.json");
+    ASSERT_TRUE(plan.has_value()) << plan.error().message;
+    EXPECT_FALSE(plan->front().deadline_unix_s.has_value());
+    EXPECT_FALSE(plan->front().earliest_start_unix_s.has_value());
+    const auto warning = missing_deadline_warning(*plan, "old.json");
+    ASSERT_TRUE(warning.has_value());
+    EXPECT_THAT(*warning, HasSubstr("old.json: 1 of 2 jobs carry no deadline (old;"));
+    EXPECT_THAT(*warning, HasSubstr("last planned slot"));
+    EXPECT_THAT(*warning, HasSubstr("schedule plan --json"));
+}
+
+TEST(PlanFile, ADeadlineBeforeTheEarliestStartIsAnError) {
+    const auto plan = parse_plan_json(
+        R"({"jobs": [{"id": "a", "start": 7200, "finish": 10800, "earliest_start": 7200, "deadline": 3600}]})", "p");
+    ASSERT_FALSE(plan.has_value());
+    EXPECT_THAT(plan.error().message, HasSubstr("(id 'a'): \"deadline\" is before \"earliest_start\""));
+}
+
 TEST(PlanFile, DeadlineIsReadWhenPresent) {
     const auto plan = parse_plan_json(
         R"({"jobs": [{"id": "a", "start": "2023-06-01T01:00:00Z", "finish": "2023-06-01T02:00:00Z",
