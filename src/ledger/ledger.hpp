@@ -72,13 +72,16 @@ struct LedgerOptions {
     // false: synchronous=NORMAL (a commit survives a crash of the process, the last commits may be lost
     // on power loss); true: synchronous=FULL (fsync on every commit, slower).
     bool durable_commits = false;
+    // Largest the database file may grow, in MiB (0: no limit). A write that would pass it fails like a
+    // full disk: counted, reported in stats().last_error, retried until retention or the operator frees room.
+    std::int64_t max_size_mib = 0;
     // Time source for retention; must be safe to read from the writer thread. Null: the system clock.
     const core::Clock* clock = nullptr;
 };
 
 // Reads the [ledger] section (keys documented in docs/config.md): path, queue_capacity, batch_max,
 // batch_interval_ms, raw_retention_s, downsampled_retention_s, compaction_interval_s, busy_timeout_ms,
-// durable_commits.
+// durable_commits, max_size_mib.
 // Throws core::ConfigError on a value out of range.
 [[nodiscard]] LedgerOptions read_ledger_options(const core::ConfigSection& section,
                                                 const std::filesystem::path& default_path);

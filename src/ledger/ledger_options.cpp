@@ -27,6 +27,7 @@ LedgerOptions read_ledger_options(const core::ConfigSection& section,
     options.busy_timeout = std::chrono::milliseconds(
         section.integer("busy_timeout_ms", options.busy_timeout.count(), 0, 60'000));
     options.durable_commits = section.boolean("durable_commits", options.durable_commits);
+    options.max_size_mib = section.integer("max_size_mib", options.max_size_mib, 0, 1LL << 20);
     if (options.path.empty()) {
         throw core::ConfigError(section.path_of("path") +
                                 ": must name a file (e.g. /var/lib/joulepilot/ledger.db)");

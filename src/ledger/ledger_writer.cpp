@@ -129,6 +129,14 @@ core::Result<void> Ledger::Writer::prepare() {
     (void)m_db.exec(
         "PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 4000");
     if (auto migrated = detail::migrate_to(m_db, kSchemaVersion); !migrated) return migrated;
+    if (m_options.max_size_mib > 0) {
+        // SQLite fails a transaction that needs more pages with SQLITE_FULL, as on a full disk; a file
+        // already larger keeps its size as the limit.
+        auto page_size = m_db.scalar("PRAGMA page_size");
+        if (!page_size) return tl::unexpected(page_size.error());
+        const std::int64_t pages = m_options.max_size_mib * 1024 * 1024 / std::max<std::int64_t>(page_size->value_or(4096), 512);
+        if (auto capped = m_db.exec("PRAGMA max_page_count = " + std::to_string(pages)); !capped) return capped;
+    }
 
     auto head = m_db.prepare("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
     if (!head) return tl::unexpected(head.error());

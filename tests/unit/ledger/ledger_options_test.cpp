@@ -30,6 +30,7 @@ downsampled_retention_s = 604800
 compaction_interval_s = 30
 busy_timeout_ms = 250
 durable_commits = true
+max_size_mib = 512
 )",
                                            "test.toml");
     const auto options = read_ledger_options(doc.root().section("ledger"), "default.db");
@@ -42,6 +43,7 @@ durable_commits = true
     EXPECT_EQ(options.compaction_interval.value(), 30.0);
     EXPECT_EQ(options.busy_timeout.count(), 250);
     EXPECT_TRUE(options.durable_commits);
+    EXPECT_EQ(options.max_size_mib, 512);
     doc.reject_unknown_keys();
 }
 

@@ -118,6 +118,43 @@ TEST(LedgerWriter, LockedDatabaseCountsErrorsThenRecovers) {
     EXPECT_TRUE(ledger->reader().verify_audit().value().intact());
 }
 
+// A full disk, made reproducible with the size cap (SQLite fails the commit with SQLITE_FULL exactly as
+// when the file system is full): errors are counted and reported, nothing queued is lost, and the writer
+// recovers once room is freed (here by deleting old blocks from another connection).
+TEST(LedgerWriter, FullDiskCountsErrorsKeepsTheQueueThenRecovers) {
+    TempFolder folder;
+    auto options = test_options(folder.file("l.db"));
+    options.max_size_mib = 1;
+    auto ledger = open_or_die(options);
+    const auto id = ledger->series({"x", "W", "measured"});
+    ASSERT_TRUE(ledger->flush());
+
+    // 100,000 one-second samples need ~1,700 minute blocks, well over 1 MiB.
+    constexpr std::int64_t kSamples = 100'000;
+    for (std::int64_t i = 0; i < kSamples; ++i) {
+        ASSERT_TRUE(ledger->append(Sample{id, i * 1000, static_cast<double>(i)}));
+    }
+    ASSERT_TRUE(eventually([&] { return ledger->stats().write_errors >= 1; }));
+    auto stats = ledger->stats();
+    EXPECT_FALSE(stats.healthy);
+    EXPECT_NE(stats.last_error.find("full"), std::string::npos) << stats.last_error;
+    EXPECT_NE(stats.last_error.find("l.db"), std::string::npos) << stats.last_error;
+    EXPECT_GT(stats.queue_depth, 0U);
+    EXPECT_EQ(stats.dropped, 0U);
+
+    // Room comes back: the first 1,000 minutes are deleted (as retention would).
+    constexpr std::int64_t kFreedBeforeMs = 1000 * 60'000;
+    RawConnection(folder.file("l.db")).exec_or_fail("DELETE FROM sample_blocks WHERE minute_ms < " +
+                                                    std::to_string(kFreedBeforeMs));
+    ASSERT_TRUE(ledger->flush());
+    stats = ledger->stats();
+    EXPECT_TRUE(stats.healthy);
+    EXPECT_EQ(stats.queue_depth, 0U);
+    const auto got = ledger->reader().samples("x", kFreedBeforeMs, kSamples * 1000).value();
+    EXPECT_EQ(static_cast<std::int64_t>(got.size()), kSamples - kFreedBeforeMs / 1000);
+    EXPECT_EQ(got.back(), (SamplePoint{(kSamples - 1) * 1000, static_cast<double>(kSamples - 1)}));
+}
+
 TEST(LedgerWriter, CloseFlushesWhatIsQueued) {
     TempFolder folder;
     {
