@@ -71,8 +71,8 @@ public:
         st.sensor_errors = {{"nvml", 0}, {"rapl", 0}};
         st.signals = m_catalog->size();
         st.ledger = {true, m_ticks * 11, 0, 0, 3, 65536, ""};
-        st.knobs = {{"gpu.0.power_limit_watts", "W", m_power_limit, 700, 200, 700},
-                    {"replica.0.batch_cap", "requests", 256, 256, 8, 512}};
+        st.knobs = {{"gpu.0.power_limit_watts", "W", m_power_limit, 700, 200, 700, false, ""},
+                    {"replica.0.batch_cap", "requests", 256, 256, 8, 512, false, ""}};
         const double tokens_per_s = 6000 + 1500 * std::sin(t / 90.0);
         st.efficiency.energy_per_token_joules = fleet / tokens_per_s;
         st.efficiency.tokens_per_joule = tokens_per_s / fleet;
