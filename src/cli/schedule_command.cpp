@@ -1,19 +1,26 @@
 // `joulepilot schedule`: plan a queue of flexible jobs over hours and sites (plan), check a plan made on
 // forecasts against what happened (evaluate), reproduce the benchmark numbers (study), and carry a plan
 // out on Kubernetes (run: suspended Jobs released at their slots, src/sched/kube_controller; its state in
-// the ledger, src/sched/ledger_job_state_store, or a JSON file with --state).
+// the ledger, src/sched/ledger_job_state_store, or a JSON file with --state). `run` takes a plan file, or
+// the jobs and sites: it then plans as `plan` does (make_plan) and re-plans when an input file changes
+// (src/sched/input_watcher).
 #include "cli/schedule_command.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "core/civil_time.hpp"
@@ -23,6 +30,7 @@
 #include "core/config.hpp"
 #include "ledger/ledger.hpp"
 #include "sched/evaluation.hpp"
+#include "sched/input_watcher.hpp"
 #include "sched/kube_controller.hpp"
 #include "sched/ledger_job_state_store.hpp"
 #include "sched/report.hpp"
@@ -99,17 +107,45 @@ sched::SolveOptions solve_options(const ScheduleOptions& o) {
     return options;
 }
 
-int schedule_plan(const ScheduleOptions& o, const CommandContext& context) {
-    const auto jobs = value_or_bad_input(sched::read_jobs(o.jobs_path));
-    const auto sites = value_or_bad_input(sched::read_sites(o.sites_path, context.data_dir));
+// A plan of the jobs file on the sites file: what `schedule plan` prints and `schedule run --jobs --sites`
+// carries out. `from` unset: the jobs' earliest start. Jobs named in `fixed` (id -> site; run: released
+// already, they keep their slots) are left out, and their GPUs are taken off their site's capacity for the
+// whole plan (conservative: capacity they free when they end is not planned again until the next re-plan).
+struct MadePlan {
+    sched::Problem problem;
+    sched::PlanReport report;
+    std::vector<std::filesystem::path> inputs;  // jobs, sites and every data file they named
+};
+
+MadePlan make_plan(const ScheduleOptions& o, const CommandContext& context, std::optional<double> from,
+                   const std::map<std::string, std::string>& fixed = {}) {
+    auto jobs = value_or_bad_input(sched::read_jobs(o.jobs_path));
+    auto sites = value_or_bad_input(sched::read_sites(o.sites_path, context.data_dir));
     for (const std::string& note : sites.notes) std::cerr << "note: " << note << "\n";
+    if (!fixed.empty()) {
+        std::erase_if(jobs, [&](const sched::Job& job) {
+            const auto it = fixed.find(job.id);
+            if (it == fixed.end()) return false;
+            for (sched::Site& site : sites.sites) {
+                if (site.name == it->second) site.gpu_capacity = std::max(0, site.gpu_capacity - job.gpus);
+            }
+            return true;
+        });
+    }
     const auto solver = value_or_bad_input(sched::parse_solver(o.solver));
-    const auto problem = value_or_bad_input(sched::Problem::build(jobs, sites, parse_from(o.from)));
+    auto problem = value_or_bad_input(sched::Problem::build(jobs, sites, from));
     auto result = sched::solve(problem, solver, solve_options(o));
     if (!result) throw std::runtime_error(result.error().message);
-    const sched::PlanReport report = sched::make_report(problem, *result);
-    std::cout << sched::report_text(report, problem);
-    write_json(o.json_path, sched::report_json(report, problem));
+    sched::PlanReport report = sched::make_report(problem, *result);
+    std::vector<std::filesystem::path> inputs{o.jobs_path, o.sites_path};
+    inputs.insert(inputs.end(), sites.input_files.begin(), sites.input_files.end());
+    return {std::move(problem), std::move(report), std::move(inputs)};
+}
+
+int schedule_plan(const ScheduleOptions& o, const CommandContext& context) {
+    const MadePlan made = make_plan(o, context, parse_from(o.from));
+    std::cout << sched::report_text(made.report, made.problem);
+    write_json(o.json_path, sched::report_json(made.report, made.problem));
     // Some jobs unplanned is a result, not a failure: they are listed with their reasons.
     return kExitOk;
 }
@@ -259,7 +295,7 @@ StateBackend open_state(const ScheduleOptions& o, const std::string& ns, const c
     // Earlier versions kept the state in <plan>.state.json: carry it over once, so that a job released
     // before the upgrade is still known as released (and "held" stays held).
     const std::filesystem::path legacy = o.plan_path + ".state.json";
-    const auto states = legacy_states(legacy, ns);
+    const auto states = o.plan_path.empty() ? std::vector<sched::JobState>() : legacy_states(legacy, ns);
     if (!states.empty()) {
         auto imported = store->import(states);
         if (!imported) throw std::runtime_error(imported.error().message);
@@ -272,7 +308,74 @@ StateBackend open_state(const ScheduleOptions& o, const std::string& ns, const c
     return backend;
 }
 
-int schedule_run(const ScheduleOptions& o, const CommandContext& /*context*/) {
+// `schedule run --jobs --sites`: the plan the controller carries out, and the files it was made from.
+struct RunPlan {
+    std::vector<sched::PlannedJob> jobs;
+    std::vector<std::filesystem::path> inputs;
+    std::size_t planned = 0;    // by this plan
+    std::size_t unplanned = 0;  // left out by this plan, with a note each
+    std::size_t kept = 0;       // released earlier: their slots of the previous plan
+};
+
+// Plans the jobs not released yet from now (Problem rounds up to the next whole hour), or from --from when
+// that is later. Jobs with a release in `states` keep their entry of `current` (the plan they were released
+// under) and their GPUs at its site; they are not planned again.
+RunPlan plan_for_run(const ScheduleOptions& o, const CommandContext& context, double now,
+                     const std::map<std::string, sched::JobState>& states,
+                     const std::vector<sched::PlannedJob>& current) {
+    std::map<std::string, std::string> fixed;  // id -> site whose capacity it holds ("": none known)
+    std::vector<sched::PlannedJob> kept;
+    for (const auto& [id, state] : states) {
+        if (state.releases == 0) continue;
+        const auto it = std::find_if(current.begin(), current.end(),
+                                     [&](const sched::PlannedJob& job) { return job.id == id; });
+        const bool holds_gpus = state.status != "finished" && state.status != "gone";
+        fixed[id] = it != current.end() && holds_gpus ? it->site : std::string();
+        if (it != current.end()) kept.push_back(*it);
+    }
+    const auto from = parse_from(o.from);
+    const MadePlan made = make_plan(o, context, from && *from > now ? *from : now, fixed);
+    for (const sched::UnplannedJob& job : made.report.unplanned) std::cerr << "note: not planned: " << job.message << "\n";
+    // Through the plan file's JSON: the controller gets exactly what `--plan` would read from
+    // `schedule plan --json`.
+    auto parsed = sched::parse_plan_json(sched::report_json(made.report, made.problem).dump(),
+                                         "the plan of " + o.jobs_path);
+    if (!parsed) throw std::runtime_error(parsed.error().message);
+    RunPlan out;
+    out.planned = parsed->size();
+    out.unplanned = made.report.unplanned.size();
+    out.kept = kept.size();
+    out.jobs = std::move(*parsed);
+    out.jobs.insert(out.jobs.end(), kept.begin(), kept.end());
+    out.inputs = made.inputs;
+    return out;
+}
+
+void print_replan(const RunPlan& plan, const std::vector<std::filesystem::path>& changed, double now,
+                  bool json_lines) {
+    std::vector<std::string> names;
+    for (const auto& path : changed) names.push_back(path.string());
+    if (json_lines) {
+        std::cout << nlohmann::json{{"event", "replanned"},    {"at", sched::utc_text(now)},
+                                    {"changed", names},        {"planned", plan.planned},
+                                    {"unplanned", plan.unplanned}, {"kept", plan.kept}}
+                         .dump()
+                  << "\n"
+                  << std::flush;
+    }
+    std::cerr << fmt::format("re-planned at {}: {} changed; {} job(s) planned, {} not planned, {} released "
+                             "earlier keep their slots\n",
+                             sched::utc_text(now), fmt::join(names, ", "), plan.planned, plan.unplanned, plan.kept);
+}
+
+int schedule_run(const ScheduleOptions& o, const CommandContext& context) {
+    const bool from_files = !o.jobs_path.empty() || !o.sites_path.empty();
+    if (from_files == !o.plan_path.empty()) {
+        throw BadInput("schedule run: give either --plan FILE (a plan from `schedule plan --json`) or --jobs FILE "
+                       "--sites FILE (planned here, re-planned when they change), not both");
+    }
+    if (from_files && (o.jobs_path.empty() || o.sites_path.empty()))
+        throw BadInput("schedule run: --jobs and --sites go together: give both");
     if (!o.kube) throw BadInput("schedule run: only the Kubernetes backend exists so far: pass --kube");
     auto credentials = act::kube::load_default_credentials(o.kubeconfig, o.kube_context);
     if (!credentials) throw BadInput(credentials.error().message);
@@ -284,25 +387,64 @@ int schedule_run(const ScheduleOptions& o, const CommandContext& /*context*/) {
     options.ns = o.ns.empty() ? client->default_namespace() : o.ns;
     options.dry_run = o.dry_run;
     if (!o.site.empty()) options.site = o.site;
-    // The plan first: a bad plan is reported before any state is opened (or a ledger created).
-    sched::PlanFileWatcher watcher(o.plan_path);
-    auto first_plan = watcher.poll();
-    if (!first_plan) throw BadInput(first_plan.error().message);
     core::SystemClock clock;
+    // The plan first: a bad plan (or jobs or sites file) is reported before any state is opened (or a
+    // ledger created).
+    sched::PlanFileWatcher watcher(o.plan_path);
+    sched::InputWatcher inputs;
+    std::vector<sched::PlannedJob> first_plan;
+    if (from_files) {
+        RunPlan planned = plan_for_run(o, context, clock.now().value(), {}, {});
+        first_plan = std::move(planned.jobs);
+        inputs.watch(std::move(planned.inputs));
+    } else {
+        auto read = watcher.poll();
+        if (!read) throw BadInput(read.error().message);
+        first_plan = std::move(**read);
+    }
     StateBackend state = open_state(o, options.ns, clock);
     auto controller = value_or_bad_input(
         sched::KubeController::create(*client, *state.store, clock, std::move(templates), options));
+    const std::string plan_source = from_files ? "the plan of " + o.jobs_path : o.plan_path;
+    std::vector<sched::PlannedJob> current;  // --jobs: the plan in force, whose slots released jobs keep
     const auto use_plan = [&](std::vector<sched::PlannedJob> plan) {
-        if (auto warning = sched::missing_deadline_warning(plan, o.plan_path)) std::cerr << "warning: " << *warning << "\n";
+        if (auto warning = sched::missing_deadline_warning(plan, plan_source)) std::cerr << "warning: " << *warning << "\n";
+        if (from_files) current = plan;
         controller.set_plan(std::move(plan));
     };
-    use_plan(std::move(**first_plan));
+    if (from_files) {
+        // After a restart the state may hold jobs released already: plan again without them. (Their slots of
+        // the plan they were released under are not known any more: they are left running, reported dropped.)
+        const bool any_released = std::any_of(controller.states().begin(), controller.states().end(),
+                                              [](const auto& entry) { return entry.second.releases > 0; });
+        if (any_released) {
+            RunPlan planned = plan_for_run(o, context, clock.now().value(), controller.states(), {});
+            first_plan = std::move(planned.jobs);
+        }
+        std::cerr << fmt::format("planned {} job(s) of {} on {} from {}\n", first_plan.size(), o.jobs_path,
+                                 o.sites_path, sched::utc_text(clock.now().value()));
+    }
+    use_plan(std::move(first_plan));
 
     std::signal(SIGINT, request_stop);
     std::signal(SIGTERM, request_stop);
     int backoff = 1;
     for (bool first = true;; first = false) {
-        if (!first) {
+        if (!first && from_files) {
+            const std::vector<std::filesystem::path> changed = inputs.changed();
+            if (!changed.empty()) {
+                const double now = clock.now().value();
+                try {
+                    RunPlan planned = plan_for_run(o, context, now, controller.states(), current);
+                    print_replan(planned, changed, now, o.json_lines);
+                    inputs.watch(std::move(planned.inputs));  // the sites file may name other files now
+                    use_plan(std::move(planned.jobs));
+                } catch (const std::exception& e) {
+                    std::cerr << "error: re-plan after " << changed.front().string() << " changed: " << e.what()
+                              << " (the previous plan stays in force)\n";
+                }
+            }
+        } else if (!first) {
             auto plan = watcher.poll();
             if (!plan) {
                 std::cerr << "error: " << plan.error().message << " (the previous plan stays in force)\n";
@@ -346,12 +488,12 @@ void set_action(CLI::App* cmd, CommandContext& context, std::shared_ptr<Schedule
     });
 }
 
-void add_common(CLI::App* cmd, ScheduleOptions& o) {
+void add_common(CLI::App* cmd, ScheduleOptions& o, bool with_json = true, bool required = true) {
     cmd->add_option("--jobs", o.jobs_path, "Jobs: JSON, YAML or CSV (docs/scheduling.md)")
-        ->required()
+        ->required(required)
         ->check(CLI::ExistingFile);
     cmd->add_option("--sites", o.sites_path, "Sites and objective weights: TOML or JSON")
-        ->required()
+        ->required(required)
         ->check(CLI::ExistingFile);
     cmd->add_option("--from", o.from,
                     "Plan start, UTC (default: the earliest job start), rounded up to the hour");
@@ -364,7 +506,7 @@ void add_common(CLI::App* cmd, ScheduleOptions& o) {
         ->capture_default_str();
     cmd->add_option("--seed", o.seed, "Seed of fast's ruin-and-recreate moves and of the day-ahead forecast error")
         ->capture_default_str();
-    cmd->add_option("--json", o.json_path, "Write the result as JSON to this file");
+    if (with_json) cmd->add_option("--json", o.json_path, "Write the result as JSON to this file");
 }
 
 }  // namespace
@@ -427,11 +569,15 @@ void add_schedule_command(CLI::App& app, CommandContext& context) {
     CLI::App* run = schedule->add_subcommand(
         "run",
         "Carry out a plan on Kubernetes: create each job as a suspended Job (or adopt one labelled "
-        "joulepilot.io/job-id=<id>), release it at its planned start, never after its deadline "
+        "joulepilot.io/job-id=<id>), release it at its planned start, never after its deadline; the plan is "
+        "--plan FILE, or made here from --jobs and --sites and re-made when they or their data files change "
         "(docs/kubernetes.md)");
     run->add_option("--plan", run_options->plan_path, "Plan written by `schedule plan --json FILE`; re-read when it changes")
-        ->required()
         ->check(CLI::ExistingFile);
+    // Or plan here, as `schedule plan` does, and re-plan when the jobs, the sites or their data files change.
+    add_common(run, *run_options, /*with_json=*/false, /*required=*/false);
+    run->get_option("--from")->description(
+        "With --jobs: plan from this UTC time when it is later than now (default: now), rounded up to the hour");
     run->add_flag("--kube", run_options->kube, "Submit to Kubernetes (the only backend; required)");
     run->add_option("--namespace", run_options->ns, "Namespace of the Jobs (default: the credentials' namespace)");
     run->add_flag("--dry-run", run_options->dry_run, "Print what would be created and released; write nothing");

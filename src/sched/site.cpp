@@ -110,6 +110,7 @@ public:
             set.sites.push_back(std::move(*site));
         }
         set.notes = m_notes;
+        set.input_files = m_inputs;
         return set;
     }
 
@@ -215,6 +216,7 @@ private:
             return core::fail(fmt::format("site '{}': carbon: {}", site.name, carbon.error().message));
         site.carbon_g_per_kwh = std::move(*carbon);
         site.carbon_source = carbon_path.string();
+        m_inputs.push_back(carbon_path);
 
         // The zone's weather file gives the outside temperature and the local clock.
         std::optional<twin::WeatherSeries> weather;
@@ -224,7 +226,8 @@ private:
                 return fail_at(
                     path, "a temperature PUE model or a tariff in local time needs `zone` (or `timezone`)");
             }
-            auto loaded = twin::load_open_meteo_weather(twin::weather_path(m_data_dir, *zone));
+            m_inputs.push_back(twin::weather_path(m_data_dir, *zone));
+            auto loaded = twin::load_open_meteo_weather(m_inputs.back());
             if (!loaded)
                 return core::fail(fmt::format("site '{}': weather: {}", site.name, loaded.error().message));
             weather = std::move(*loaded);
@@ -326,7 +329,8 @@ private:
         } else if (object.contains("price_csv")) {
             auto file = text(object, path, "price_csv");
             if (!file) return tl::unexpected(file.error());
-            auto series = read_hourly_csv(resolve(*file), "time", "usd_per_kwh");
+            m_inputs.push_back(resolve(*file));
+            auto series = read_hourly_csv(m_inputs.back(), "time", "usd_per_kwh");
             if (!series)
                 return core::fail(fmt::format("site '{}': price: {}", site.name, series.error().message));
             site.price_usd_per_kwh_series = std::move(*series);
@@ -345,6 +349,7 @@ private:
     std::filesystem::path m_base_dir;
     std::filesystem::path m_data_dir;
     std::vector<std::string> m_notes;
+    std::vector<std::filesystem::path> m_inputs;  // data files read, in order (SiteSet::input_files)
 };
 
 std::string lower(std::string text) {

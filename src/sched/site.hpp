@@ -76,6 +76,9 @@ struct SiteSet {
     ObjectiveWeights weights;
     std::string source;
     std::vector<std::string> notes;  // defaults taken that a user may want to know about
+    // Every data file the sites file made us read (carbon, weather, price CSVs): `schedule run` re-plans
+    // when one of them changes.
+    std::vector<std::filesystem::path> input_files;
 
     [[nodiscard]] const Site* find(std::string_view name) const;
 };

@@ -3,10 +3,15 @@
 // pointing at it: Jobs created suspended, the one whose slot has come released, a dry run that writes
 // nothing, the state in the ledger across restarts (a Job suspended again by someone else is not released
 // twice), the state of an earlier JSON state file imported, `--state FILE`, plans with and without
-// per-job deadlines, and usage errors.
+// per-job deadlines, and usage errors. `schedule run --jobs --sites` (planned by the command itself): a job
+// added to the jobs file is created on the next pass, and a changed carbon CSV re-plans (loop mode).
 #include <sys/wait.h>
 
+#include <csignal>
+#include <thread>
+
 #include <array>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -231,6 +236,136 @@ TEST_F(ScheduleRunCli, UsageErrors) {
                                                     (dir / "plan.json").string() + " --ledger " + dir.string());
     EXPECT_EQ(bad_ledger.status, 2) << bad_ledger.output;
     EXPECT_NE(bad_ledger.output.find("is a folder"), std::string::npos) << bad_ledger.output;
+}
+
+// `schedule run --jobs FILE --sites FILE`: the command plans (and re-plans) itself. The carbon CSV covers
+// the hours around now, so that the plan made from the current time has data.
+class ScheduleRunFromJobs : public ScheduleRunCli {
+protected:
+    void SetUp() override {
+        ScheduleRunCli::SetUp();
+        write_carbon(100);
+        std::ofstream(dir / "sites.json")
+            << R"({"objective": {"carbon_price_usd_per_t": 100},
+                 "sites": [{"name": "lab", "gpus": 8, "carbon_csv": "carbon.csv", "pue": 1.2,
+                 "price_usd_per_kwh": 0.1, "gpu_hour_usd": 1}]})";
+        write_jobs({"a"});
+    }
+    // Hourly intensity from 3 hours ago for 3 days: `base` plus a daily swing, so the plan has a choice.
+    void write_carbon(int base) {
+        std::ofstream out(dir / "carbon.csv");
+        out << "Datetime (UTC),Country,Zone Name,Zone Id,Carbon Intensity gCO\xe2\x82\x82" "eq/kWh (direct),"
+               "Carbon Intensity gCO\xe2\x82\x82" "eq/kWh (LCA),Low Carbon Percentage,Renewable Percentage,Data Source,"
+               "Data Estimated,Data Estimation Method\n";
+        const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
+        for (int h = -3; h < 72; ++h) {
+            const std::time_t t = std::chrono::system_clock::to_time_t(now + std::chrono::hours(h));
+            std::array<char, 32> text{};
+            std::strftime(text.data(), text.size(), "%Y-%m-%d %H:%M:%S", std::gmtime(&t));
+            const int value = base + 50 * ((h + 24) % 24 < 12 ? 1 : 0);
+            out << text.data() << ",Test,Test,TT," << value << "," << value << ",0,0,test,false,\n";
+        }
+    }
+    void write_jobs(const std::vector<std::string>& ids) {
+        nlohmann::json jobs = nlohmann::json::array();
+        for (const std::string& id : ids)
+            jobs.push_back({{"id", id}, {"gpus", 1}, {"duration_h", 1}, {"power_w", 500}, {"slack_h", 24}});
+        std::ofstream(dir / "jobs.json") << jobs.dump();
+    }
+    std::string run_args(const std::string& extra) const {
+        return "schedule run --jobs " + (dir / "jobs.json").string() + " --sites " + (dir / "sites.json").string() +
+               " --kube --kubeconfig " + (dir / "kubeconfig").string() + " --job-template " +
+               (dir / "job.yaml").string() + " --json --ledger " + (dir / "ledger.db").string() + " " + extra;
+    }
+    static std::string read_text(const std::filesystem::path& path) {
+        std::ifstream in(path);
+        std::stringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+    // Starts `schedule run` in loop mode in the background (output to `out`); its process id.
+    pid_t start_loop(const std::filesystem::path& out) const {
+        const std::string command =
+            std::string(JOULEPILOT_BIN) + " " + run_args("--interval 1") + " > " + out.string() + " 2>&1 & echo $!";
+        FILE* pipe = popen(command.c_str(), "r");
+        if (pipe == nullptr) return -1;
+        std::array<char, 64> buffer{};
+        const bool read = fgets(buffer.data(), buffer.size(), pipe) != nullptr;
+        pclose(pipe);
+        return read ? static_cast<pid_t>(std::atol(buffer.data())) : -1;
+    }
+    // Waits (at most `limit`: a guard against a hang, not a timing assertion) until `path` contains `what`.
+    static bool wait_for(const std::filesystem::path& path, const std::string& what,
+                         std::chrono::seconds limit = std::chrono::seconds(30)) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < until) {
+            if (read_text(path).find(what) != std::string::npos) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    }
+};
+
+TEST_F(ScheduleRunFromJobs, AJobAddedToTheJobsFileIsCreatedSuspendedOnTheNextPass) {
+    const CommandResult first = run_joulepilot(run_args("--once"));
+    ASSERT_EQ(first.status, 0) << first.output;
+    EXPECT_NE(first.output.find("planned 1 job(s)"), std::string::npos) << first.output;
+    EXPECT_EQ(pass_json(first.output)["counts"]["created"], 1) << first.output;
+    ASSERT_TRUE(api.job("batch", "e2e-a").has_value()) << first.output;
+    EXPECT_TRUE(api.job("batch", "e2e-a")->at("spec").at("suspend").get<bool>());
+    EXPECT_FALSE(api.job("batch", "e2e-b").has_value());
+
+    write_jobs({"a", "b"});
+    const CommandResult second = run_joulepilot(run_args("--once"));
+    ASSERT_EQ(second.status, 0) << second.output;
+    const nlohmann::json pass = pass_json(second.output);
+    EXPECT_EQ(pass["counts"]["created"], 1) << second.output;
+    EXPECT_EQ(pass["counts"]["waiting"], 1) << second.output;
+    ASSERT_TRUE(api.job("batch", "e2e-b").has_value()) << second.output;
+    EXPECT_TRUE(api.job("batch", "e2e-b")->at("spec").at("suspend").get<bool>());
+    EXPECT_EQ(api.job_count(), 2U);
+}
+
+// Loop mode: a changed carbon CSV (named by the sites file) re-plans before the next pass, and says so.
+TEST_F(ScheduleRunFromJobs, AChangedCarbonCsvRePlansAndSaysWhy) {
+    const std::filesystem::path out = dir / "out.txt";
+    const pid_t pid = start_loop(out);
+    ASSERT_GT(pid, 0);
+    const bool first_pass = wait_for(out, "\"counts\"");
+    write_carbon(300);
+    // Another size is enough for the watcher, but make the time differ too (coarse file-system clocks).
+    std::filesystem::last_write_time(dir / "carbon.csv",
+                                     std::filesystem::last_write_time(dir / "carbon.csv") + std::chrono::seconds(5));
+    const bool replanned = first_pass && wait_for(out, "\"event\":\"replanned\"");
+    kill(pid, SIGTERM);
+    EXPECT_TRUE(wait_for(out, "stopping:")) << read_text(out);
+    ASSERT_TRUE(first_pass) << read_text(out);
+    ASSERT_TRUE(replanned) << read_text(out);
+    const std::string text = read_text(out);
+    std::istringstream lines(text);
+    nlohmann::json event;
+    for (std::string line; std::getline(lines, line);) {
+        if (line.find("\"replanned\"") != std::string::npos && line.starts_with("{")) event = nlohmann::json::parse(line);
+    }
+    ASSERT_TRUE(event.is_object()) << text;
+    EXPECT_EQ(event["changed"], nlohmann::json::array({(dir / "carbon.csv").string()})) << text;
+    EXPECT_EQ(event["planned"], 1) << text;
+    EXPECT_NE(text.find("re-planned at"), std::string::npos) << text;
+    EXPECT_EQ(api.job_count(), 1U);
+}
+
+TEST_F(ScheduleRunFromJobs, PlanAndJobsAreMutuallyExclusive) {
+    const CommandResult both = run_joulepilot(run_args("--once --plan " + (dir / "plan.json").string()));
+    EXPECT_EQ(both.status, 2) << both.output;
+    EXPECT_NE(both.output.find("not both"), std::string::npos) << both.output;
+    const CommandResult neither = run_joulepilot("schedule run --once --kube --kubeconfig " + (dir / "kubeconfig").string());
+    EXPECT_EQ(neither.status, 2) << neither.output;
+    EXPECT_NE(neither.output.find("--jobs FILE --sites FILE"), std::string::npos) << neither.output;
+    const CommandResult half = run_joulepilot("schedule run --once --kube --kubeconfig " + (dir / "kubeconfig").string() +
+                                              " --jobs " + (dir / "jobs.json").string());
+    EXPECT_EQ(half.status, 2) << half.output;
+    EXPECT_NE(half.output.find("go together"), std::string::npos) << half.output;
+    EXPECT_EQ(api.job_count(), 0U);
 }
 
 }  // namespace

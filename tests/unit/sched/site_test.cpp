@@ -1,6 +1,8 @@
 // Site readers (site.cpp): TOML and JSON, the shipped zones' data, own carbon and price CSVs, and errors
 // naming file, line and field; gaps and overlaps in a carbon series are input errors.
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -52,6 +54,15 @@ TEST(SiteReader, ReadsTomlWithZonesTariffsAndOwnCsvs) {
     EXPECT_DOUBLE_EQ(lab.price_at(kJune1 + 3 * kHour), 0.13);
     EXPECT_TRUE(lab.covers(kJune1 + 11 * kHour));
     EXPECT_FALSE(lab.covers(kJune1 + 12 * kHour));
+
+    // The data files read, for `schedule run --jobs --sites` to re-plan when one changes.
+    const auto named = [&](const std::string& file) {
+        return std::any_of(set->input_files.begin(), set->input_files.end(),
+                           [&](const std::filesystem::path& p) { return p.filename() == file; });
+    };
+    EXPECT_TRUE(named("carbon_small.csv"));
+    EXPECT_TRUE(named("prices_small.csv"));
+    EXPECT_TRUE(named("DE-LU_2023_hourly.csv"));
 }
 
 TEST(SiteReader, TomlErrorNamesLineAndField) {
