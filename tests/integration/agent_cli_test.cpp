@@ -22,6 +22,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "support/joulepilot_process.hpp"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -36,12 +38,9 @@ fs::path temp_dir(const std::string& name) {
     return dir;
 }
 
-std::string read_file(const fs::path& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+// The process helpers are shared with the other agent tests (tests/support/joulepilot_process.hpp).
+using Background = joulepilot::testing::BackgroundJoulepilot;
+std::string read_file(const fs::path& path) { return joulepilot::testing::read_text(path); }
 
 // A sysfs value without its trailing newline.
 std::string read_value(const fs::path& path) {
@@ -49,71 +48,6 @@ std::string read_value(const fs::path& path) {
     while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
     return v;
 }
-
-// A joulepilot process in the background; stdout and stderr go to files in `dir`.
-class Background {
-public:
-    Background(const std::vector<std::string>& args, const fs::path& dir) : m_err(dir / "stderr.txt") {
-        const fs::path out = dir / "stdout.txt";
-        // A fresh file, so port() never reads an earlier run's output.
-        fs::remove(m_err);
-        fs::remove(out);
-        m_pid = ::fork();
-        if (m_pid == 0) {
-            const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            const int e = ::open(m_err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            ::dup2(o, 1);
-            ::dup2(e, 2);
-            std::vector<std::string> strings{JOULEPILOT_BIN};
-            strings.insert(strings.end(), args.begin(), args.end());
-            std::vector<char*> argv;
-            for (auto& s : strings) argv.push_back(s.data());
-            argv.push_back(nullptr);
-            ::execv(JOULEPILOT_BIN, argv.data());
-            ::_exit(127);
-        }
-    }
-    ~Background() {
-        if (m_pid > 0 && !m_reaped) {
-            ::kill(m_pid, SIGKILL);
-            ::waitpid(m_pid, nullptr, 0);
-        }
-    }
-    // The port from "listening on 127.0.0.1:<port>", waiting up to 20 s.
-    std::optional<int> port() {
-        const std::regex pattern("listening on 127\\.0\\.0\\.1:([0-9]+)");
-        for (int i = 0; i < 200; ++i) {
-            std::smatch m;
-            const std::string err = read_file(m_err);
-            if (std::regex_search(err, m, pattern)) return std::stoi(m[1]);
-            if (exited()) return std::nullopt;
-            std::this_thread::sleep_for(100ms);
-        }
-        return std::nullopt;
-    }
-    bool exited() {
-        if (m_reaped) return true;
-        int status = 0;
-        if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
-            m_reaped = true;
-            m_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        }
-        return m_reaped;
-    }
-    // Sends `signal` and waits up to 20 s for the exit status.
-    int stop(int signal) {
-        ::kill(m_pid, signal);
-        for (int i = 0; i < 200 && !exited(); ++i) std::this_thread::sleep_for(100ms);
-        return m_reaped ? m_status : -1;
-    }
-    [[nodiscard]] std::string err() const { return read_file(m_err); }
-
-private:
-    pid_t m_pid = -1;
-    fs::path m_err;
-    bool m_reaped = false;
-    int m_status = -1;
-};
 
 int run_sync(const std::vector<std::string>& args, const fs::path& dir, std::string* out = nullptr) {
     Background p(args, dir);
