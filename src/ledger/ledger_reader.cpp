@@ -195,6 +195,17 @@ core::Result<std::vector<SamplePoint>> LedgerReader::samples(std::string_view se
     // The block holding from_ms starts up to a minute before it.
     const std::int64_t first_minute =
         from_ms < detail::kEarliestSampleMs ? INT64_MIN : detail::floor_minute(from_ms);
+    // Sized once from the blocks' counts: a day is 1.4 MB of points, and growing it by doubling costs
+    // several copies and, above glibc's mmap threshold, fresh pages each time (3x the whole query's time).
+    auto total = m_impl->db.prepare(
+        "SELECT COALESCE(SUM(count), 0) FROM sample_blocks WHERE series_id = ? AND minute_ms >= ? AND "
+        "minute_ms < ?");
+    if (!total) return tl::unexpected(total.error());
+    total->bind(1, *id).bind(2, first_minute).bind(3, to_ms);
+    std::size_t expected = 0;
+    auto counted = m_impl->each(*total, [&](const Statement& s) { expected = static_cast<std::size_t>(s.int64(0)); });
+    if (!counted) return tl::unexpected(counted.error());
+
     auto stmt = m_impl->db.prepare(
         "SELECT minute_ms, count, points FROM sample_blocks WHERE series_id = ? AND minute_ms >= ? AND "
         "minute_ms < ? ORDER BY minute_ms");
@@ -202,6 +213,7 @@ core::Result<std::vector<SamplePoint>> LedgerReader::samples(std::string_view se
     stmt->bind(1, *id).bind(2, first_minute).bind(3, to_ms);
     const auto where = "ledger " + m_impl->db.path().string() + ": series " + std::string(series);
     std::vector<SamplePoint> out;
+    out.reserve(expected);
     core::Result<void> decoded;
     auto done = m_impl->each(*stmt, [&](const Statement& s) {
         if (decoded) {
