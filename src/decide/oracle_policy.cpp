@@ -23,8 +23,10 @@ OracleConfig OracleConfig::from(const core::ConfigSection& section) {
 
 core::Result<std::unique_ptr<OraclePolicy>> OraclePolicy::create(OracleConfig config, const PolicyContext& context) {
     if (context.replica_model == nullptr || context.workload == nullptr) {
+        // The agent's twin world streams its workload and loads it whole only when it starts with the oracle.
         return core::fail("policy 'oracle' needs perfect knowledge of the load: it runs only in the twin "
-                          "(joulepilot twin run / bench)");
+                          "(joulepilot twin run / bench, or joulepilot agent --world twin started with --policy "
+                          "oracle)");
     }
     return std::unique_ptr<OraclePolicy>(new OraclePolicy(config, context));
 }
