@@ -23,24 +23,9 @@ struct AuditOptions {
     std::size_t last = 50;
 };
 
-std::unique_ptr<ledger::LedgerReader> open_reader(const LedgerLocation& location, std::string& path) {
-    auto resolved = resolve_ledger_path(location);
-    if (!resolved) {
-        std::cerr << "error: " << resolved.error().message << "\n";
-        return nullptr;
-    }
-    path = *resolved;
-    auto reader = ledger::LedgerReader::open(path);
-    if (!reader) {
-        std::cerr << "error: " << reader.error().message << "\n";
-        return nullptr;
-    }
-    return std::move(*reader);
-}
-
 int run_verify(const AuditOptions& options) {
     std::string path;
-    auto reader = open_reader(options.location, path);
+    auto reader = open_ledger_reader(options.location, &path);
     if (!reader) return kExitBadInput;
     auto verdict = reader->verify_audit();
     if (!verdict) {
@@ -73,7 +58,7 @@ int run_verify(const AuditOptions& options) {
 
 int run_show(const AuditOptions& options) {
     std::string path;
-    auto reader = open_reader(options.location, path);
+    auto reader = open_ledger_reader(options.location, &path);
     if (!reader) return kExitBadInput;
     core::Result<std::vector<ledger::AuditEntry>> entries;
     if (!options.since.empty()) {
@@ -110,16 +95,6 @@ int run_show(const AuditOptions& options) {
     return kExitOk;
 }
 
-void add_location(CLI::App* command, AuditOptions& options) {
-    command
-        ->add_option("--ledger", options.location.ledger_path,
-                     std::string("The ledger file (default: [ledger] path of --config, else ") +
-                         ledger::kDefaultLedgerPath + ")")
-        ->option_text("FILE");
-    command->add_option("--config", options.location.config_path, "Config file whose [ledger] path to use")
-        ->option_text("FILE");
-}
-
 }  // namespace
 
 void add_audit_command(CLI::App& app, CommandContext& context) {
@@ -134,13 +109,13 @@ void add_audit_command(CLI::App& app, CommandContext& context) {
         "verify",
         "Walk the whole chain. Exit 0 intact, 1 broken (names the first bad seq and why), 2 when the\n"
         "ledger cannot be opened. Never repairs anything");
-    add_location(verify, *options);
+    add_ledger_location(verify, options->location);
     verify->add_flag("--json", options->json, "Machine-readable verdict");
     verify->callback([options, &context] { context.action = [options] { return run_verify(*options); }; });
 
     CLI::App* show =
         audit->add_subcommand("show", "List entries, oldest first: the last N, or those since a time");
-    add_location(show, *options);
+    add_ledger_location(show, options->location);
     show->add_option("--since", options->since,
                      "UTC time (2026-11-22T10:00:00Z), Unix seconds (@1700000000) or how long ago (2h)");
     show->add_option("--last", options->last, "At most this many entries (0: all)")->capture_default_str();

@@ -1,10 +1,11 @@
-// Helpers shared by the `ledger` and `audit` commands (see ledger_cli.hpp).
+// Helpers shared by the `ledger`, `audit` and `schedule run` commands (see ledger_cli.hpp).
 
 #include "cli/ledger_cli.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
+#include <iostream>
 
 #include "core/civil_time.hpp"
 #include "core/config.hpp"
@@ -24,6 +25,34 @@ core::Result<std::string> resolve_ledger_path(const LedgerLocation& location) {
     } catch (const core::ConfigError& error) {
         return core::fail(error.what());
     }
+}
+
+std::pair<CLI::Option*, CLI::Option*> add_ledger_location(CLI::App* command, LedgerLocation& location,
+                                                          const std::string& what) {
+    CLI::Option* ledger_option =
+        command
+            ->add_option("--ledger", location.ledger_path,
+                         what + " (default: [ledger] path of --config, else " + ledger::kDefaultLedgerPath + ")")
+            ->option_text("FILE");
+    CLI::Option* config_option =
+        command->add_option("--config", location.config_path, "Config file whose [ledger] path to use")
+            ->option_text("FILE");
+    return {ledger_option, config_option};
+}
+
+std::unique_ptr<ledger::LedgerReader> open_ledger_reader(const LedgerLocation& location, std::string* path) {
+    auto resolved = resolve_ledger_path(location);
+    if (!resolved) {
+        std::cerr << "error: " << resolved.error().message << "\n";
+        return nullptr;
+    }
+    if (path != nullptr) *path = *resolved;
+    auto reader = ledger::LedgerReader::open(*resolved);
+    if (!reader) {
+        std::cerr << "error: " << reader.error().message << "\n";
+        return nullptr;
+    }
+    return std::move(*reader);
 }
 
 core::Result<std::int64_t> parse_time_ms(const std::string& text, std::int64_t now_ms) {

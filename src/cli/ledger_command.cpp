@@ -30,21 +30,6 @@ struct LedgerCommandOptions {
     std::string out;
 };
 
-// Opens the ledger for reading; prints the error (which names the file and the fix) on failure.
-std::unique_ptr<ledger::LedgerReader> open_reader(const LedgerLocation& location) {
-    auto path = resolve_ledger_path(location);
-    if (!path) {
-        std::cerr << "error: " << path.error().message << "\n";
-        return nullptr;
-    }
-    auto reader = ledger::LedgerReader::open(*path);
-    if (!reader) {
-        std::cerr << "error: " << reader.error().message << "\n";
-        return nullptr;
-    }
-    return std::move(*reader);
-}
-
 std::string csv_cell(const nlohmann::json& value) {
     if (value.is_null()) return "";
     if (!value.is_string()) return value.dump();
@@ -59,7 +44,7 @@ std::string csv_cell(const nlohmann::json& value) {
 }
 
 int run_query(const LedgerCommandOptions& options) {
-    auto reader = open_reader(options.location);
+    auto reader = open_ledger_reader(options.location);
     if (!reader) return kExitBadInput;
     const auto now_ms = ledger::to_ms(core::SystemClock().now());
     if (options.series.empty()) {
@@ -128,7 +113,7 @@ int run_query(const LedgerCommandOptions& options) {
 }
 
 int run_export(const LedgerCommandOptions& options) {
-    auto reader = open_reader(options.location);
+    auto reader = open_ledger_reader(options.location);
     if (!reader) return kExitBadInput;
     auto columns = reader->table_columns(options.table);
     if (!columns) {
@@ -180,7 +165,7 @@ int run_export(const LedgerCommandOptions& options) {
 }
 
 int run_info(const LedgerCommandOptions& options) {
-    auto reader = open_reader(options.location);
+    auto reader = open_ledger_reader(options.location);
     if (!reader) return kExitBadInput;
     auto info = reader->info();
     auto series = reader->series();
@@ -226,16 +211,6 @@ int run_migrate(const LedgerCommandOptions& options) {
     return kExitOk;
 }
 
-void add_location(CLI::App* command, LedgerCommandOptions& options) {
-    command
-        ->add_option("--ledger", options.location.ledger_path,
-                     std::string("The ledger file (default: [ledger] path of --config, else ") +
-                         ledger::kDefaultLedgerPath + ")")
-        ->option_text("FILE");
-    command->add_option("--config", options.location.config_path, "Config file whose [ledger] path to use")
-        ->option_text("FILE");
-}
-
 }  // namespace
 
 void add_ledger_command(CLI::App& app, CommandContext& context) {
@@ -251,7 +226,7 @@ void add_ledger_command(CLI::App& app, CommandContext& context) {
         "query",
         "Samples of one series over a time range (raw or 1-minute aggregates); without --series,\n"
         "the latest value of every series");
-    add_location(query, *options);
+    add_ledger_location(query, options->location);
     query->add_option("--series", options->series,
                       "Series name, e.g. gpu.0.power_watts (`ledger info` lists them)");
     query
@@ -266,7 +241,7 @@ void add_ledger_command(CLI::App& app, CommandContext& context) {
     query->callback([options, &context] { context.action = [options] { return run_query(*options); }; });
 
     CLI::App* exported = ledger->add_subcommand("export", "One table, every row, as CSV or a JSON array");
-    add_location(exported, *options);
+    add_ledger_location(exported, options->location);
     exported
         ->add_option("--table", options->table,
                      "samples, samples_1m, series, decisions, actions, audit, "
@@ -280,7 +255,7 @@ void add_ledger_command(CLI::App& app, CommandContext& context) {
 
     CLI::App* info =
         ledger->add_subcommand("info", "Schema version, size, rows per table and the series held");
-    add_location(info, *options);
+    add_ledger_location(info, options->location);
     info->add_flag("--json", options->json, "Machine-readable output");
     info->callback([options, &context] { context.action = [options] { return run_info(*options); }; });
 
@@ -288,7 +263,7 @@ void add_ledger_command(CLI::App& app, CommandContext& context) {
         "migrate",
         "Upgrade a ledger written by an older joulepilot to this build's schema (the agent does\n"
         "this itself on start); creates an empty ledger when the file does not exist");
-    add_location(migrate, *options);
+    add_ledger_location(migrate, options->location);
     migrate->callback([options, &context] { context.action = [options] { return run_migrate(*options); }; });
 }
 

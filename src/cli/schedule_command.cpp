@@ -587,15 +587,8 @@ void add_schedule_command(CLI::App& app, CommandContext& context) {
         ->check(CLI::Range(1.0, 86400.0))
         ->capture_default_str();
     run->add_flag("--json", run_options->json_lines, "Print each pass as one line of JSON");
-    auto* ledger_option =
-        run->add_option("--ledger", run_options->ledger.ledger_path,
-                        std::string("Ledger that keeps the controller's state (default: [ledger] path of --config, "
-                                    "else ") +
-                            ledger::kDefaultLedgerPath + ")")
-            ->option_text("FILE");
-    auto* config_option =
-        run->add_option("--config", run_options->ledger.config_path, "Config file whose [ledger] path to use")
-            ->option_text("FILE");
+    const auto [ledger_option, config_option] =
+        add_ledger_location(run, run_options->ledger, "Ledger that keeps the controller's state");
     run->add_option("--state", run_options->state_path,
                     "Keep the controller's state in this JSON file instead of the ledger")
         ->option_text("FILE")
