@@ -90,20 +90,11 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
     const std::vector<std::string> policies = split_list(o.policies);
     if (policies.empty()) throw BadInput("--policies needs a comma-separated list of policies");
 
-    auto model = twin::ReplicaModel::calibrated(context.data_dir);
-    if (!model) throw BadInput("replica model: " + model.error().message);
-    auto facility = twin::FacilityModel::load(context.data_dir, resolved.zone, resolved.pue, resolved.tariff);
-    if (!facility) throw BadInput(facility.error().message);
-    auto scenario = twin::build_scenario(resolved.scenario, *model, resolved.fleet.defaults, context.data_dir);
-    if (!scenario) throw BadInput(scenario.error().message);
-    if (scenario->workload.empty()) throw BadInput("the workload has no requests in the chosen duration");
-
-    decide::PolicyContext policy_context;
-    policy_context.data_dir = context.data_dir;
-    policy_context.replica_model = &*model;
-    policy_context.workload = &scenario->workload;
-    policy_context.prefill_token_budget = resolved.fleet.prefill_token_budget;
-    policy_context.decide_interval_s = resolved.loop.decide_interval.value();
+    const TwinInputs inputs = load_twin_inputs(resolved, context.data_dir);
+    const twin::ReplicaModel& model = inputs.model;
+    const twin::FacilityModel& facility = inputs.facility;
+    const twin::Scenario& scenario = inputs.scenario;
+    decide::PolicyContext policy_context = inputs.policy_context(resolved, context.data_dir);
 
     // The energy model is loaded once and shared by every mpc run (read-only).
     const bool wants_mpc = std::find(policies.begin(), policies.end(), "mpc") != policies.end() || o.shapley == "mpc";
@@ -112,7 +103,7 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
         act::KnobSpace knobs;
         twin::FleetConfig one = resolved.fleet;
         one.gpus = 1;
-        twin::TwinWorld probe(*model, *facility, one, {}, 0);
+        twin::TwinWorld probe(model, facility, one, {}, 0);
         for (act::Knob& k : probe.actuator().discover()) knobs.add(std::move(k));
         const std::string path = o.model_path.empty()
                                      ? doc.root().section("policy").section("mpc").string(
@@ -157,7 +148,7 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
     doc.reject_unknown_keys();
 
     std::cerr << fmt::format("bench: {} | {} requests over {:.1f} h | {} GPUs | {} runs ({} policies{}) on {} threads\n",
-                             scenario->name, scenario->workload.size(), scenario->duration_s / 3600,
+                             scenario.name, scenario.workload.size(), scenario.duration_s / 3600,
                              resolved.fleet.gpus, jobs.size(), policies.size(),
                              do_shapley ? fmt::format(", Shapley over 16 subsets of {}", o.shapley) : "", o.threads);
 
@@ -166,7 +157,7 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
     std::atomic<std::size_t> done{0};
     auto worker = [&] {
         for (std::size_t i = next++; i < jobs.size(); i = next++) {
-            run_one(*jobs[i].run, *model, *facility, resolved, *scenario);
+            run_one(*jobs[i].run, model, facility, resolved, scenario);
             ++done;
         }
     };
@@ -198,15 +189,15 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
     };
     const twin::RunSummary* base = find("static");
     const twin::RunSummary* oracle = find("oracle");
-    std::cout << fmt::format("\n{} | {} | {} GPUs | zone {} | SLO TTFT <= {} s, TPOT <= {} ms\n", scenario->name,
-                             scenario->scaling_note, resolved.fleet.gpus, resolved.zone, resolved.fleet.slo_ttft_s,
+    std::cout << fmt::format("\n{} | {} | {} GPUs | zone {} | SLO TTFT <= {} s, TPOT <= {} ms\n", scenario.name,
+                             scenario.scaling_note, resolved.fleet.gpus, resolved.zone, resolved.fleet.slo_ttft_s,
                              resolved.fleet.slo_tpot_s * 1000);
     std::cout << fmt::format("{:<10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8} {:>16}\n", "policy",
                              "fac. kWh", "J/token", "/static", "/oracle", "SLO met", "p99 TTFT", "p99 TPOT",
                              "CO2 kg", "cost $", "decide p50/p99");
     nlohmann::json out;
-    out["scenario"] = scenario->name;
-    out["scaling"] = scenario->scaling_note;
+    out["scenario"] = scenario.name;
+    out["scaling"] = scenario.scaling_note;
     out["results"] = nlohmann::json::array();
     for (std::size_t i = 0; i < summaries.size(); ++i) {
         const twin::RunSummary& s = summaries[i];
@@ -268,10 +259,10 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
     // ---- forecast quality on this load ---------------------------------------------------------------
     {
         const double step = resolved.loop.decide_interval.value();
-        const auto bins = static_cast<std::size_t>(std::ceil(scenario->duration_s / step));
+        const auto bins = static_cast<std::size_t>(std::ceil(scenario.duration_s / step));
         std::vector<double> rps(bins, 0.0);
         std::vector<double> tokens(bins, 0.0);
-        for (const twin::RequestSpec& r : scenario->workload) {
+        for (const twin::RequestSpec& r : scenario.workload) {
             const auto b = std::min(bins - 1, static_cast<std::size_t>(r.arrival.value() / step));
             rps[b] += 1 / step;
             tokens[b] += (r.input_tokens + r.output_tokens) / step;
@@ -304,7 +295,7 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
     }
     if (!o.twin.report_path.empty()) {
         std::ofstream file(o.twin.report_path);
-        file << render_report_html(summaries, fmt::format("joulepilot bench: {}", scenario->name));
+        file << render_report_html(summaries, fmt::format("joulepilot bench: {}", scenario.name));
         if (!file) throw std::runtime_error("cannot write " + o.twin.report_path);
         std::cerr << "wrote " << o.twin.report_path << "\n";
     }

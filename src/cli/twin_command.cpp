@@ -35,21 +35,11 @@ int twin_run(const TwinRunOptions& options, const CLI::App& cmd, const CommandCo
         options.config_path.empty() ? core::ConfigDocument::empty() : core::ConfigDocument::load(options.config_path);
     const ResolvedRun resolved = resolve_twin_run(options, cmd, doc);
 
-    auto model = twin::ReplicaModel::calibrated(context.data_dir);
-    if (!model) throw BadInput("replica model: " + model.error().message);
-    auto facility = twin::FacilityModel::load(context.data_dir, resolved.zone, resolved.pue, resolved.tariff);
-    if (!facility) throw BadInput(facility.error().message);
-    auto scenario = twin::build_scenario(resolved.scenario, *model, resolved.fleet.defaults, context.data_dir);
-    if (!scenario) throw BadInput(scenario.error().message);
-    if (scenario->workload.empty()) throw BadInput("the workload has no requests in the chosen duration");
-
-    // The oracle reads the twin's replica model and the workload (perfect knowledge of the load).
-    decide::PolicyContext policy_context;
-    policy_context.data_dir = context.data_dir;
-    policy_context.replica_model = &*model;
-    policy_context.workload = &scenario->workload;
-    policy_context.prefill_token_budget = resolved.fleet.prefill_token_budget;
-    policy_context.decide_interval_s = resolved.loop.decide_interval.value();
+    const TwinInputs inputs = load_twin_inputs(resolved, context.data_dir);
+    const twin::ReplicaModel& model = inputs.model;
+    const twin::FacilityModel& facility = inputs.facility;
+    const twin::Scenario& scenario = inputs.scenario;
+    const decide::PolicyContext policy_context = inputs.policy_context(resolved, context.data_dir);
     std::vector<std::unique_ptr<PolicyRun>> runs;
     for (const std::string& name : resolved.policies) {
         auto policy = decide::make_policy(name, doc.root().section("policy").section(name), policy_context);
@@ -62,34 +52,34 @@ int twin_run(const TwinRunOptions& options, const CLI::App& cmd, const CommandCo
     doc.reject_unknown_keys();
 
     std::cerr << fmt::format("twin: {} | {} requests over {:.1f} h | {} x H100 SXM, Llama-3.1-8B | zone {}\n",
-                             scenario->name, scenario->workload.size(), scenario->duration_s / 3600,
+                             scenario.name, scenario.workload.size(), scenario.duration_s / 3600,
                              resolved.fleet.gpus, resolved.zone);
-    std::cerr << fmt::format("twin: {}; busiest window needs {:.2f} of {} replicas\n", scenario->scaling_note,
-                             scenario->peak_demand_replicas, resolved.fleet.gpus);
+    std::cerr << fmt::format("twin: {}; busiest window needs {:.2f} of {} replicas\n", scenario.scaling_note,
+                             scenario.peak_demand_replicas, resolved.fleet.gpus);
 
     // Policies run side by side on their own copy of the world; the models are shared read-only.
     std::vector<std::future<void>> futures;
     for (auto& run : runs) {
         futures.push_back(std::async(std::launch::async, [&run, &model, &facility, &resolved, &scenario] {
-            run_one(*run, *model, *facility, resolved, *scenario);
+            run_one(*run, model, facility, resolved, scenario);
         }));
     }
     const bool tty = isatty(STDERR_FILENO) != 0;
     const auto interval = tty ? std::chrono::milliseconds(250) : std::chrono::milliseconds(10000);
     for (auto& f : futures) {
         while (options.progress && f.wait_for(interval) != std::future_status::ready) {
-            show_progress(runs, scenario->duration_s, tty);
+            show_progress(runs, scenario.duration_s, tty);
         }
     }
     for (auto& f : futures) f.get();  // rethrows a worker's exception here, on the owner's thread
     if (options.progress) {
-        show_progress(runs, scenario->duration_s, tty);
+        show_progress(runs, scenario.duration_s, tty);
         if (tty) std::cerr << "\n";
     }
 
     std::vector<twin::RunSummary> summaries;
     for (const auto& run : runs) summaries.push_back(run->summary);
-    std::cout << fmt::format("\n{} | {} | {} GPUs | zone {}\n", scenario->name, scenario->scaling_note,
+    std::cout << fmt::format("\n{} | {} | {} GPUs | zone {}\n", scenario.name, scenario.scaling_note,
                              resolved.fleet.gpus, resolved.zone);
     std::cout << format_run_table(summaries, resolved.fleet.slo_ttft_s, resolved.fleet.slo_tpot_s);
 
@@ -101,7 +91,7 @@ int twin_run(const TwinRunOptions& options, const CLI::App& cmd, const CommandCo
             out["results"] = nlohmann::json::array();
             for (const auto& s : summaries) out["results"].push_back(summary_to_json(s, true));
         }
-        out["scaling"] = scenario->scaling_note;
+        out["scaling"] = scenario.scaling_note;
         std::ofstream file(options.json_path);
         file << out.dump(2) << "\n";
         if (!file) throw std::runtime_error("cannot write " + options.json_path);
@@ -109,7 +99,7 @@ int twin_run(const TwinRunOptions& options, const CLI::App& cmd, const CommandCo
     }
     if (!options.report_path.empty()) {
         std::ofstream file(options.report_path);
-        file << render_report_html(summaries, fmt::format("joulepilot twin run: {}", scenario->name));
+        file << render_report_html(summaries, fmt::format("joulepilot twin run: {}", scenario.name));
         if (!file) throw std::runtime_error("cannot write " + options.report_path);
         std::cerr << "wrote " << options.report_path << "\n";
     }

@@ -70,6 +70,27 @@ std::vector<std::string> split_list(const std::string& text) {
     return out;
 }
 
+TwinInputs load_twin_inputs(const ResolvedRun& resolved, const std::string& data_dir) {
+    auto model = twin::ReplicaModel::calibrated(data_dir);
+    if (!model) throw BadInput("replica model: " + model.error().message);
+    auto facility = twin::FacilityModel::load(data_dir, resolved.zone, resolved.pue, resolved.tariff);
+    if (!facility) throw BadInput(facility.error().message);
+    auto scenario = twin::build_scenario(resolved.scenario, *model, resolved.fleet.defaults, data_dir);
+    if (!scenario) throw BadInput(scenario.error().message);
+    if (scenario->workload.empty()) throw BadInput("the workload has no requests in the chosen duration");
+    return TwinInputs{std::move(*model), std::move(*facility), std::move(*scenario)};
+}
+
+decide::PolicyContext TwinInputs::policy_context(const ResolvedRun& resolved, const std::string& data_dir) const {
+    decide::PolicyContext context;
+    context.data_dir = data_dir;
+    context.replica_model = &model;
+    context.workload = &scenario.workload;
+    context.prefill_token_budget = resolved.fleet.prefill_token_budget;
+    context.decide_interval_s = resolved.loop.decide_interval.value();
+    return context;
+}
+
 ResolvedRun resolve_twin_run(const TwinRunOptions& o, const CLI::App& cmd, core::ConfigDocument& doc) {
     // `bench` has no --policy/--compare: an option the command lacks counts as not given.
     auto given = [&cmd](const char* name) { return cmd.get_option_no_throw(name) != nullptr && cmd.count(name) > 0; };

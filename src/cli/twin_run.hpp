@@ -17,6 +17,7 @@
 #include "cli/command.hpp"
 #include "core/config.hpp"
 #include "decide/policy.hpp"
+#include "decide/policy_context.hpp"
 #include "twin/facility/facility_model.hpp"
 #include "twin/fleet/fleet_sim.hpp"
 #include "twin/run_summary.hpp"
@@ -80,6 +81,18 @@ void add_twin_workload_options(CLI::App& cmd, TwinRunOptions& options);
 std::vector<std::string> split_list(const std::string& text);
 // Config file values first, then every option given on the command line overrides them.
 ResolvedRun resolve_twin_run(const TwinRunOptions& o, const CLI::App& cmd, core::ConfigDocument& doc);
+// What a twin run loads from the data folder: the calibrated replica model, the facility (zone, PUE,
+// tariff) and the scenario with its workload. Throws BadInput naming what is missing or empty.
+struct TwinInputs {
+    twin::ReplicaModel model;
+    twin::FacilityModel facility;
+    twin::Scenario scenario;
+    // The policies' context over these inputs (the oracle reads the replica model and the workload: perfect
+    // knowledge of the load); it points into this object, so take it once the object is in its final place.
+    [[nodiscard]] decide::PolicyContext policy_context(const ResolvedRun& resolved,
+                                                       const std::string& data_dir) const;
+};
+TwinInputs load_twin_inputs(const ResolvedRun& resolved, const std::string& data_dir);
 // Runs one policy over the scenario (plus up to kDrainLimitS for in-flight requests) on its own twin.
 void run_one(PolicyRun& run, const twin::ReplicaModel& model, const twin::FacilityModel& facility,
              const ResolvedRun& resolved, const twin::Scenario& scenario);
