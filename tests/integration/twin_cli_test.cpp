@@ -10,24 +10,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/joulepilot_process.hpp"
+
 namespace {
 
-struct CommandResult {
-    int status = -1;
-    std::string output;  // stdout and stderr together
-};
-
-CommandResult run_joulepilot(const std::string& args) {
-    const std::string command = std::string(JOULEPILOT_BIN) + " " + args + " 2>&1";
-    CommandResult result;
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return result;
-    std::array<char, 4096> buffer{};
-    while (fgets(buffer.data(), buffer.size(), pipe) != nullptr) result.output += buffer.data();
-    const int raw = pclose(pipe);
-    result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-    return result;
-}
+// The binary's runner is shared with the other end-to-end tests (tests/support/joulepilot_process.hpp).
+using joulepilot::testing::CommandResult;
+using joulepilot::testing::run_joulepilot;
 
 std::filesystem::path temp_file(const std::string& name) {
     return std::filesystem::temp_directory_path() / ("joulepilot_e2e_" + std::to_string(getpid()) + "_" + name);
