@@ -2,13 +2,8 @@
 
 #include <curl/curl.h>
 
-#include <array>
 #include <cctype>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 
@@ -18,36 +13,12 @@ namespace {
 // A Kubernetes list or a knob table larger than this is not something we asked for; stop reading.
 constexpr std::size_t kMaxBodyBytes = 16U << 20U;
 
-bool curl_ready() {
-    // curl_global_init is not guaranteed thread-safe: run it once, through a function-local static.
-    static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-    return ok;
-}
+using core::http::BodySink;
+using core::http::Slist;
 
-struct SlistDeleter {
-    void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-struct Received {
-    std::string body;
-    std::string retry_after;
-    bool overflow = false;
-};
-
-std::size_t write_body(char* ptr, std::size_t size, std::size_t count, void* user) {
-    auto* out = static_cast<Received*>(user);
-    const std::size_t n = size * count;
-    if (out->body.size() + n > kMaxBodyBytes) {
-        out->overflow = true;
-        return 0;
-    }
-    out->body.append(ptr, n);
-    return n;
-}
-
+// CURLOPT_HEADERFUNCTION: keeps the value of a Retry-After header in the std::string given as HEADERDATA.
 std::size_t write_header(char* ptr, std::size_t size, std::size_t count, void* user) {
-    auto* out = static_cast<Received*>(user);
+    auto* retry_after = static_cast<std::string*>(user);
     const std::size_t n = size * count;
     std::string_view line(ptr, n);
     constexpr std::string_view kName = "retry-after:";
@@ -55,7 +26,7 @@ std::size_t write_header(char* ptr, std::size_t size, std::size_t count, void* u
         bool match = true;
         for (std::size_t i = 0; i < kName.size() && match; ++i)
             match = std::tolower(static_cast<unsigned char>(line[i])) == kName[i];
-        if (match) out->retry_after = std::string(line.substr(kName.size()));
+        if (match) *retry_after = std::string(line.substr(kName.size()));
     }
     return n;
 }
@@ -65,22 +36,6 @@ std::string trim(std::string_view text) {
     while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
     while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
     return std::string(text);
-}
-
-core::Result<std::string> read_token(const std::filesystem::path& path, std::string_view what) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return core::fail(fmt::format("{}: token file {}: cannot open ({})", what, path.string(),
-                                      std::strerror(errno)));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    std::string token = trim(text.str());
-    if (token.empty() || token.find_first_of("\r\n") != std::string::npos) {
-        return core::fail(
-            fmt::format("{}: token file {}: must hold exactly one token on one line", what, path.string()));
-    }
-    return token;
 }
 
 void set_blob(CURL* h, CURLoption option, const std::string& pem) {
@@ -93,17 +48,7 @@ void set_blob(CURL* h, CURLoption option, const std::string& pem) {
 
 }  // namespace
 
-struct HttpTransport::Curl {
-    CURL* handle = nullptr;
-    explicit Curl(CURL* h) : handle(h) {}
-    Curl(const Curl&) = delete;
-    Curl& operator=(const Curl&) = delete;
-    ~Curl() {
-        if (handle != nullptr) curl_easy_cleanup(handle);
-    }
-};
-
-HttpTransport::HttpTransport(HttpTransportOptions options, std::unique_ptr<Curl> curl)
+HttpTransport::HttpTransport(HttpTransportOptions options, core::http::CurlEasy curl)
     : m_options(std::move(options)), m_curl(std::move(curl)) {}
 HttpTransport::HttpTransport(HttpTransport&&) noexcept = default;
 HttpTransport& HttpTransport::operator=(HttpTransport&&) noexcept = default;
@@ -143,13 +88,12 @@ core::Result<HttpTransport> HttpTransport::create(HttpTransportOptions options, 
                                       options.what));
     }
     if (!options.bearer_token_file.empty()) {
-        auto token = read_token(options.bearer_token_file, options.what);
+        auto token = core::http::read_bearer_token(options.bearer_token_file, options.what);
         if (!token) return tl::unexpected(token.error());
     }
-    if (!curl_ready()) return core::fail(options.what + ": libcurl global initialisation failed");
-    CURL* raw = curl_easy_init();
-    if (raw == nullptr) return core::fail(options.what + ": libcurl could not make a handle (out of memory?)");
-    return HttpTransport(std::move(options), std::make_unique<Curl>(raw));
+    auto curl = core::http::CurlEasy::create(options.what);
+    if (!curl) return tl::unexpected(curl.error());
+    return HttpTransport(std::move(options), std::move(*curl));
 }
 
 tl::expected<HttpResponse, TransportError> HttpTransport::request(std::string_view method, std::string_view path,
@@ -161,7 +105,7 @@ tl::expected<HttpResponse, TransportError> HttpTransport::request(std::string_vi
     };
     std::string token = m_options.bearer_token;
     if (!m_options.bearer_token_file.empty()) {
-        auto read = read_token(m_options.bearer_token_file, m_options.what);
+        auto read = core::http::read_bearer_token(m_options.bearer_token_file, m_options.what);
         if (!read) return failure(TransportFailure::local, read.error().message);
         token = *read;
     }
@@ -177,26 +121,19 @@ tl::expected<HttpResponse, TransportError> HttpTransport::request(std::string_vi
             return failure(TransportFailure::local, m_options.what + ": out of memory");
     }
 
-    CURL* h = m_curl->handle;
-    curl_easy_reset(h);  // keeps the connection cache, clears the previous request's options
-    Received received;
-    std::array<char, CURL_ERROR_SIZE> error_buffer{};
+    CURL* h = m_curl.get();
+    m_curl.begin(url, m_options.connect_timeout, m_options.timeout);
+    BodySink received(kMaxBodyBytes);
+    std::string retry_after;
     const std::string verb(method);
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, verb.c_str());
     if (verb == "GET") curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     if (!body.empty() || verb == "POST" || verb == "PUT" || verb == "PATCH") {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
     }
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // no SIGALRM for resolver timeouts in a threaded daemon
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_options.connect_timeout.count()));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.timeout.count()));
-    // Always verified; a private CA comes as a PEM blob (kubeconfig certificate-authority-data).
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    // TLS is always verified (begin() turns it on); a private CA comes as a PEM blob (kubeconfig
+    // certificate-authority-data).
     if (!m_options.ca_pem.empty()) set_blob(h, CURLOPT_CAINFO_BLOB, m_options.ca_pem);
     if (!m_options.client_cert_pem.empty()) {
         set_blob(h, CURLOPT_SSLCERT_BLOB, m_options.client_cert_pem);
@@ -204,23 +141,14 @@ tl::expected<HttpResponse, TransportError> HttpTransport::request(std::string_vi
         set_blob(h, CURLOPT_SSLKEY_BLOB, m_options.client_key_pem);
         curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
     }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &write_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &received);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &write_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &received);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer.data());
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "joulepilot");
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &retry_after);
 
-    const CURLcode rc = curl_easy_perform(h);
-    // The buffers above die with this call; leave the handle pointing at none of them.
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+    const core::http::Transfer transfer = m_curl.perform(headers, received);
     const std::string where = fmt::format("{}: {} {}", m_options.what, verb, url);
-    if (rc != CURLE_OK) {
-        const std::string detail =
-            error_buffer[0] != '\0' ? std::string(error_buffer.data()) : curl_easy_strerror(rc);
-        switch (rc) {
+    if (transfer.code != CURLE_OK) {
+        const std::string& detail = transfer.detail;
+        switch (transfer.code) {
             case CURLE_COULDNT_CONNECT:
                 return failure(TransportFailure::unreachable,
                                fmt::format("{}: connection refused ({}); is the server up and the address "
@@ -254,8 +182,8 @@ tl::expected<HttpResponse, TransportError> HttpTransport::request(std::string_vi
     }
     HttpResponse response;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &response.status);
-    response.body = std::move(received.body);
-    if (!received.retry_after.empty()) response.retry_after = parse_retry_after(received.retry_after);
+    response.body = std::move(received.data);
+    if (!retry_after.empty()) response.retry_after = parse_retry_after(retry_after);
     return response;
 }
 

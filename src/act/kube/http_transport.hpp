@@ -12,11 +12,11 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/http/curl_easy.hpp"
 #include "core/result.hpp"
 
 namespace joulepilot::act {
@@ -71,11 +71,10 @@ public:
     [[nodiscard]] const std::string& base_url() const { return m_options.base_url; }
 
 private:
-    struct Curl;
-    HttpTransport(HttpTransportOptions options, std::unique_ptr<Curl> curl);
+    HttpTransport(HttpTransportOptions options, core::http::CurlEasy curl);
 
     HttpTransportOptions m_options;
-    std::unique_ptr<Curl> m_curl;
+    core::http::CurlEasy m_curl;
 };
 
 // "http://127.0.0.1:8080" and "http://localhost" are loopback; used to allow plain http for tests only.

@@ -1,12 +1,12 @@
 #include "act/kube/kube_client.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cctype>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "core/http/curl_easy.hpp"
 
 namespace joulepilot::act::kube {
 namespace {
@@ -15,17 +15,6 @@ using nlohmann::json;
 
 constexpr std::string_view kMergePatch = "application/merge-patch+json";
 constexpr std::string_view kJson = "application/json";
-
-struct CurlFree {
-    void operator()(char* text) const { curl_free(text); }
-};
-
-std::string escape(std::string_view text) {
-    // curl_easy_escape takes a null handle since libcurl 7.82; Debian 12 ships 7.88.
-    const std::unique_ptr<char, CurlFree> escaped(
-        curl_easy_escape(nullptr, text.data(), static_cast<int>(text.size())));
-    return escaped ? std::string(escaped.get()) : std::string();
-}
 
 std::string shorten(std::string_view text, std::size_t max_chars) {
     if (text.size() <= max_chars) return std::string(text);
@@ -347,7 +336,7 @@ core::Result<std::optional<KubeJob>> KubeClient::get_job(std::string_view ns, st
 core::Result<std::vector<KubeJob>> KubeClient::list_jobs(std::string_view ns, std::string_view selector) {
     const Call call{"list", "jobs", "batch", std::string(ns), fmt::format("jobs in {} ({})", ns, selector)};
     std::string path = fmt::format("/apis/batch/v1/namespaces/{}/jobs", ns);
-    if (!selector.empty()) path += "?labelSelector=" + escape(selector);
+    if (!selector.empty()) path += "?labelSelector=" + core::http::url_escape(selector);
     auto response = send(call, "GET", path);
     if (!response) return tl::unexpected(response.error());
     if (response->status == 404) {

@@ -2,14 +2,9 @@
 
 #include <curl/curl.h>
 
-#include <array>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -32,58 +27,8 @@ std::string_view trim(std::string_view text) {
     return text;
 }
 
-// curl_global_init is not guaranteed thread-safe on every libcurl build; run it once, before the first
-// handle, through a function-local static (initialised exactly once by the language).
-bool curl_ready() {
-    static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-    return ok;
-}
-
-struct SlistDeleter {
-    void operator()(curl_slist* list) const { curl_slist_free_all(list); }
-};
-using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
-
-struct CurlStringDeleter {
-    void operator()(char* text) const { curl_free(text); }
-};
-
-struct Body {
-    std::string data;
-    bool overflow = false;
-};
-
-std::size_t write_body(char* ptr, std::size_t size, std::size_t count, void* user) {
-    auto* body = static_cast<Body*>(user);
-    const std::size_t n = size * count;
-    if (body->data.size() + n > kMaxBodyBytes) {
-        body->overflow = true;
-        return 0;  // makes libcurl stop with CURLE_WRITE_ERROR
-    }
-    body->data.append(ptr, n);
-    return n;
-}
-
-core::Result<std::string> read_token(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        return core::fail(
-            fmt::format("prom: bearer token file {}: cannot open ({}); check [prom] bearer_token_file",
-                        path.string(), std::strerror(errno)));
-    }
-    std::ostringstream text;
-    text << in.rdbuf();
-    const std::string token(trim(text.str()));
-    if (token.empty()) {
-        return core::fail(
-            fmt::format("prom: bearer token file {}: empty; check [prom] bearer_token_file", path.string()));
-    }
-    if (token.find_first_of("\r\n") != std::string::npos) {
-        return core::fail(fmt::format(
-            "prom: bearer token file {}: holds several lines; it must hold one token", path.string()));
-    }
-    return token;
-}
+using core::http::BodySink;
+using core::http::Slist;
 
 std::string shorten(std::string_view text, std::size_t max_chars) {
     text = trim(text);
@@ -193,20 +138,8 @@ PromResult<PromQueryResult> parse_query_response(std::string_view body, std::str
     return out;
 }
 
-// The libcurl easy handle, cleaned up with the client. Reused across queries so that the connection to
-// the server stays open (keep-alive): one TCP (and TLS) handshake per run, not per query.
-struct PromClient::CurlHandle {
-    CURL* handle = nullptr;
-    explicit CurlHandle(CURL* h) : handle(h) {}
-    CurlHandle(const CurlHandle&) = delete;
-    CurlHandle& operator=(const CurlHandle&) = delete;
-    ~CurlHandle() {
-        if (handle != nullptr) curl_easy_cleanup(handle);
-    }
-};
-
-PromClient::PromClient(PromClientOptions options, std::unique_ptr<CurlHandle> handle)
-    : m_options(std::move(options)), m_curl(std::move(handle)) {}
+PromClient::PromClient(PromClientOptions options, core::http::CurlEasy curl)
+    : m_options(std::move(options)), m_curl(std::move(curl)) {}
 PromClient::PromClient(PromClient&&) noexcept = default;
 PromClient& PromClient::operator=(PromClient&&) noexcept = default;
 PromClient::~PromClient() = default;
@@ -223,13 +156,12 @@ core::Result<PromClient> PromClient::create(PromClientOptions options) {
         return core::fail("prom: timeouts must be positive");
     }
     if (!options.bearer_token_file.empty()) {
-        auto token = read_token(options.bearer_token_file);
+        auto token = core::http::read_bearer_token(options.bearer_token_file, "prom");
         if (!token) return tl::unexpected<core::Error>(token.error());
     }
-    if (!curl_ready()) return core::fail("prom: libcurl global initialisation failed");
-    CURL* raw = curl_easy_init();
-    if (raw == nullptr) return core::fail("prom: libcurl could not make a handle (out of memory?)");
-    return PromClient(std::move(options), std::make_unique<CurlHandle>(raw));
+    auto curl = core::http::CurlEasy::create("prom");
+    if (!curl) return tl::unexpected<core::Error>(curl.error());
+    return PromClient(std::move(options), std::move(*curl));
 }
 
 std::string PromClient::context(std::string_view promql) const {
@@ -238,11 +170,9 @@ std::string PromClient::context(std::string_view promql) const {
 
 std::string PromClient::query_url(std::string_view promql, std::optional<core::Seconds> time) const {
     std::string url = m_options.url + "/api/v1/query?query=";
-    // curl_easy_escape encodes everything but RFC 3986 unreserved characters: '{', '"', '[', ' ', '+', '='
-    // and ':' in PromQL all become %XX, so the server decodes exactly the expression we wrote.
-    const std::unique_ptr<char, CurlStringDeleter> escaped(
-        curl_easy_escape(m_curl->handle, promql.data(), static_cast<int>(promql.size())));
-    if (escaped) url += escaped.get();
+    // '{', '"', '[', ' ', '+', '=' and ':' in PromQL all become %XX, so the server decodes exactly the
+    // expression we wrote.
+    url += core::http::url_escape(promql);
     if (time) url += fmt::format("&time={:.3f}", time->value());
     return url;
 }
@@ -255,7 +185,7 @@ PromResult<PromQueryResult> PromClient::query(std::string_view promql, std::opti
     const Slist headers(curl_slist_append(nullptr, "Accept: application/json"));
     if (!headers) return prom_fail(PromFailure::transport, "prom: out of memory building request headers");
     if (!m_options.bearer_token_file.empty()) {
-        auto token = read_token(m_options.bearer_token_file);
+        auto token = core::http::read_bearer_token(m_options.bearer_token_file, "prom");
         if (!token) return prom_fail(PromFailure::config, token.error().message);
         // Appending to a non-empty list returns its head, which `headers` already owns.
         const std::string header = "Authorization: Bearer " + *token;
@@ -264,37 +194,19 @@ PromResult<PromQueryResult> PromClient::query(std::string_view promql, std::opti
         }
     }
 
-    CURL* h = m_curl->handle;
-    curl_easy_reset(h);  // keeps the connection cache; clears options of the previous query
+    CURL* h = m_curl.get();
     const std::string url = query_url(promql, time);
-    Body body;
-    std::array<char, CURL_ERROR_SIZE> error_buffer{};
-    curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+    m_curl.begin(url, m_options.connect_timeout, m_options.timeout);
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    // No signals: libcurl's default resolver uses SIGALRM for timeouts, which is unsafe in a threaded daemon.
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(m_options.connect_timeout.count()));
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(m_options.timeout.count()));
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, m_options.verify_tls ? 1L : 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, m_options.verify_tls ? 2L : 0L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &write_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer.data());
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "joulepilot");
-
-    const CURLcode rc = curl_easy_perform(h);
-    // The buffers above die with this call; leave the handle pointing at none of them.
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, nullptr);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
-    if (rc != CURLE_OK) {
-        const std::string detail =
-            error_buffer[0] != '\0' ? std::string(error_buffer.data()) : curl_easy_strerror(rc);
-        switch (rc) {
+    if (!m_options.verify_tls) {
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    BodySink body(kMaxBodyBytes);
+    const core::http::Transfer transfer = m_curl.perform(headers, body);
+    if (transfer.code != CURLE_OK) {
+        const std::string& detail = transfer.detail;
+        switch (transfer.code) {
             case CURLE_COULDNT_CONNECT:
                 return prom_fail(
                     PromFailure::unreachable,

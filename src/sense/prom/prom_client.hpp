@@ -18,12 +18,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/http/curl_easy.hpp"
 #include "core/result.hpp"
 #include "core/units.hpp"
 
@@ -107,13 +107,12 @@ public:
     [[nodiscard]] std::string query_url(std::string_view promql, std::optional<core::Seconds> time) const;
 
 private:
-    struct CurlHandle;
-    PromClient(PromClientOptions options, std::unique_ptr<CurlHandle> handle);
+    PromClient(PromClientOptions options, core::http::CurlEasy curl);
 
     [[nodiscard]] std::string context(std::string_view promql) const;
 
     PromClientOptions m_options;
-    std::unique_ptr<CurlHandle> m_curl;
+    core::http::CurlEasy m_curl;
 };
 
 }  // namespace joulepilot::sense
