@@ -21,6 +21,40 @@ namespace joulepilot::ledger {
 using detail::Database;
 using detail::Statement;
 
+namespace {
+
+std::int64_t sql_limit(std::size_t limit) { return limit == 0 ? -1 : static_cast<std::int64_t>(limit); }
+
+std::string cat(std::initializer_list<std::string_view> parts) {
+    std::string out;
+    for (auto part : parts) out += part;
+    return out;
+}
+
+// "t_ms, id" -> "t_ms DESC, id DESC": an ORDER BY list reversed, key by key.
+std::string descending(std::string_view order) {
+    std::string out;
+    for (std::size_t start = 0; start < order.size();) {
+        const std::size_t comma = std::min(order.find(',', start), order.size());
+        out += cat({order.substr(start, comma - start), " DESC", comma < order.size() ? "," : ""});
+        start = comma + 1;
+    }
+    return out;
+}
+
+// What one kind of time-stamped record (decisions, actions, audit entries, request energy) differs in;
+// LedgerReader::Impl::since() and newest() build the queries from it.
+template <class T>
+struct RecordQuery {
+    std::string_view table;
+    std::string_view columns;  // what `make` reads, in its order
+    std::string_view order;    // oldest first, ties broken: "t_ms, id"
+    T (*make)(const Statement&);
+    std::string_view time_column = "t_ms";  // since() keeps rows with time_column >= since_ms
+};
+
+}  // namespace
+
 struct LedgerReader::Impl {
     Database db;
     mutable std::mutex mutex;
@@ -47,6 +81,27 @@ struct LedgerReader::Impl {
         auto done = each(*stmt, [&](const Statement& s) { out.push_back(make(s)); });
         if (!done) return tl::unexpected(done.error());
         return out;
+    }
+
+    // The records of `query` with time >= since_ms, oldest first; limit 0: all.
+    template <class T>
+    core::Result<std::vector<T>> since(const RecordQuery<T>& query, std::int64_t since_ms,
+                                       std::size_t limit) const {
+        return collect<T>(
+            cat({"SELECT ", query.columns, " FROM ", query.table, " WHERE ", query.time_column,
+                 " >= ? ORDER BY ", query.order, " LIMIT ?"}),
+            [&](Statement& s) { s.bind(1, since_ms).bind(2, sql_limit(limit)); }, query.make);
+    }
+
+    // The newest n records of `query` (0: all), oldest first.
+    template <class T>
+    core::Result<std::vector<T>> newest(const RecordQuery<T>& query, std::size_t n) const {
+        auto rows = collect<T>(
+            cat({"SELECT ", query.columns, " FROM ", query.table, " ORDER BY ", descending(query.order),
+                 " LIMIT ?"}),
+            [&](Statement& s) { s.bind(1, sql_limit(n)); }, query.make);
+        if (rows) std::reverse(rows->begin(), rows->end());
+        return rows;
     }
 
     // Every raw sample as {series_id, t_ms, value}, in (series, time) order, unpacked from its block.
@@ -93,19 +148,24 @@ namespace {
 // The logical table of raw samples (one row per sample), stored as sample_blocks.
 constexpr std::string_view kSamplesTable = "samples";
 
-std::int64_t sql_limit(std::size_t limit) { return limit == 0 ? -1 : static_cast<std::int64_t>(limit); }
-
 DecisionRecord make_decision(const Statement& s) {
     return DecisionRecord{s.int64(0), s.text(1), s.text(2), s.text(3), s.text(4)};
 }
-constexpr std::string_view kDecisionColumns = "t_ms, policy, rationale, predicted_json, settings_json";
+constexpr RecordQuery<DecisionRecord> kDecisions{
+    .table = "decisions",
+    .columns = "t_ms, policy, rationale, predicted_json, settings_json",
+    .order = "t_ms, id",
+    .make = make_decision};
 
 ActionRecord make_action(const Statement& s) {
     return ActionRecord{s.int64(0), s.text(1), s.text(2), s.real(3), s.real(4),
                         s.real(5),  s.text(6), s.text(7), s.text(8)};
 }
-constexpr std::string_view kActionColumns =
-    "t_ms, knob, target, before, after, requested, outcome, policy, reason";
+constexpr RecordQuery<ActionRecord> kActions{
+    .table = "actions",
+    .columns = "t_ms, knob, target, before, after, requested, outcome, policy, reason",
+    .order = "t_ms, id",
+    .make = make_action};
 
 AuditEntry make_audit(const Statement& s) {
     AuditEntry entry;
@@ -119,7 +179,10 @@ AuditEntry make_audit(const Statement& s) {
     entry.hash = s.text(5);
     return entry;
 }
-constexpr std::string_view kAuditColumns = "seq, t_ms, kind, body_json, prev_hash, hash";
+constexpr RecordQuery<AuditEntry> kAudit{.table = "audit",
+                                         .columns = "seq, t_ms, kind, body_json, prev_hash, hash",
+                                         .order = "seq",
+                                         .make = make_audit};
 
 RequestEnergyRecord make_request(const Statement& s) {
     return RequestEnergyRecord{s.text(0),
@@ -135,12 +198,11 @@ RequestEnergyRecord make_request(const Statement& s) {
 }
 constexpr std::string_view kRequestColumns =
     "id, model, gpu, start_ms, end_ms, input_tokens, output_tokens, joules, idle_joules, grams_co2";
-
-std::string cat(std::initializer_list<std::string_view> parts) {
-    std::string out;
-    for (auto part : parts) out += part;
-    return out;
-}
+constexpr RecordQuery<RequestEnergyRecord> kRequests{.table = "request_energy",
+                                                     .columns = kRequestColumns,
+                                                     .order = "end_ms, id",
+                                                     .make = make_request,
+                                                     .time_column = "end_ms"};
 
 }  // namespace
 
@@ -286,43 +348,28 @@ core::Result<std::vector<LatestValue>> LedgerReader::latest() const {
 
 core::Result<std::vector<DecisionRecord>> LedgerReader::decisions(std::int64_t since_ms,
                                                                   std::size_t limit) const {
-    return m_impl->collect<DecisionRecord>(
-        cat({"SELECT ", kDecisionColumns, " FROM decisions WHERE t_ms >= ? ORDER BY t_ms, id LIMIT ?"}),
-        [&](Statement& s) { s.bind(1, since_ms).bind(2, sql_limit(limit)); }, make_decision);
+    return m_impl->since(kDecisions, since_ms, limit);
 }
 
 core::Result<std::vector<DecisionRecord>> LedgerReader::last_decisions(std::size_t n) const {
-    return m_impl->collect<DecisionRecord>(
-        cat({"SELECT ", kDecisionColumns, " FROM (SELECT id, ", kDecisionColumns,
-             " FROM decisions ORDER BY t_ms DESC, id DESC LIMIT ?) ORDER BY t_ms, id"}),
-        [&](Statement& s) { s.bind(1, sql_limit(n)); }, make_decision);
+    return m_impl->newest(kDecisions, n);
 }
 
 core::Result<std::vector<ActionRecord>> LedgerReader::actions(std::int64_t since_ms,
                                                               std::size_t limit) const {
-    return m_impl->collect<ActionRecord>(
-        cat({"SELECT ", kActionColumns, " FROM actions WHERE t_ms >= ? ORDER BY t_ms, id LIMIT ?"}),
-        [&](Statement& s) { s.bind(1, since_ms).bind(2, sql_limit(limit)); }, make_action);
+    return m_impl->since(kActions, since_ms, limit);
 }
 
 core::Result<std::vector<ActionRecord>> LedgerReader::last_actions(std::size_t n) const {
-    return m_impl->collect<ActionRecord>(
-        cat({"SELECT ", kActionColumns, " FROM (SELECT id, ", kActionColumns,
-             " FROM actions ORDER BY t_ms DESC, id DESC LIMIT ?) ORDER BY t_ms, id"}),
-        [&](Statement& s) { s.bind(1, sql_limit(n)); }, make_action);
+    return m_impl->newest(kActions, n);
 }
 
 core::Result<std::vector<AuditEntry>> LedgerReader::audit(std::int64_t since_ms, std::size_t limit) const {
-    return m_impl->collect<AuditEntry>(
-        cat({"SELECT ", kAuditColumns, " FROM audit WHERE t_ms >= ? ORDER BY seq LIMIT ?"}),
-        [&](Statement& s) { s.bind(1, since_ms).bind(2, sql_limit(limit)); }, make_audit);
+    return m_impl->since(kAudit, since_ms, limit);
 }
 
 core::Result<std::vector<AuditEntry>> LedgerReader::last_audit(std::size_t n) const {
-    return m_impl->collect<AuditEntry>(
-        cat({"SELECT ", kAuditColumns, " FROM (SELECT ", kAuditColumns,
-             " FROM audit ORDER BY seq DESC LIMIT ?) ORDER BY seq"}),
-        [&](Statement& s) { s.bind(1, sql_limit(n)); }, make_audit);
+    return m_impl->newest(kAudit, n);
 }
 
 core::Result<AuditVerdict> LedgerReader::verify_audit() const {
@@ -345,10 +392,7 @@ core::Result<std::optional<RequestEnergyRecord>> LedgerReader::request_energy(st
 
 core::Result<std::vector<RequestEnergyRecord>> LedgerReader::requests_since(std::int64_t since_ms,
                                                                             std::size_t limit) const {
-    return m_impl->collect<RequestEnergyRecord>(
-        cat({"SELECT ", kRequestColumns,
-             " FROM request_energy WHERE end_ms >= ? ORDER BY end_ms, id LIMIT ?"}),
-        [&](Statement& s) { s.bind(1, since_ms).bind(2, sql_limit(limit)); }, make_request);
+    return m_impl->since(kRequests, since_ms, limit);
 }
 
 core::Result<std::vector<ModelEnergyTotals>> LedgerReader::energy_by_model(std::int64_t since_ms) const {
