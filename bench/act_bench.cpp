@@ -7,11 +7,9 @@
 // their own time (an NVML set is an ioctl; a RAPL write an MSR write), which only a real machine shows.
 
 #include <benchmark/benchmark.h>
-#include <dlfcn.h>
 #include <stdlib.h>
 
 #include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -21,35 +19,12 @@
 #include "act/cpufreq/cpufreq_actuator.hpp"
 #include "act/nvml/nvml_actuator.hpp"
 #include "act/rapl/rapl_power_limit_actuator.hpp"
-
-#ifndef JOULEPILOT_FAKE_NVML
-#error "JOULEPILOT_FAKE_NVML (path of the fake libnvidia-ml) must be defined by the build"
-#endif
+#include "support/fake_nvml_setup.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace joulepilot;
-
-// Keeps the fake loaded (so its state outlives each actuator) and sets it up with `directives`.
-class FakeNvml {
-public:
-    explicit FakeNvml(const char* directives)
-        : m_handle(::dlopen(JOULEPILOT_FAKE_NVML, RTLD_NOW | RTLD_LOCAL)) {
-        if (m_handle == nullptr) {
-            std::fprintf(stderr, "act_bench: cannot load %s: %s\n", JOULEPILOT_FAKE_NVML, ::dlerror());
-            std::exit(1);
-        }
-        reinterpret_cast<void (*)()>(::dlsym(m_handle, "jp_fake_nvml_reset"))();
-        reinterpret_cast<int (*)(const char*)>(::dlsym(m_handle, "jp_fake_nvml_apply"))(directives);
-    }
-    ~FakeNvml() { ::dlclose(m_handle); }
-    FakeNvml(const FakeNvml&) = delete;
-    FakeNvml& operator=(const FakeNvml&) = delete;
-
-private:
-    void* m_handle;
-};
 
 void write_file(const fs::path& path, const std::string& content) {
     fs::create_directories(path.parent_path());
@@ -99,7 +74,7 @@ enum Parts : int { kNvml = 1, kRapl = 2, kCpufreq = 4, kAll = 7 };
 void apply_batch(benchmark::State& state) {
     const int policies = static_cast<int>(state.range(0));
     const auto parts = static_cast<int>(state.range(1));
-    FakeNvml fake("device_count 8\n");
+    joulepilot::bench::FakeNvmlSetup fake("device_count 8\n");
     const FixtureNode node(policies);
     const core::RootedFs rooted(node.root());
 
@@ -163,7 +138,7 @@ BENCHMARK(BM_ApplyCpufreq)->Args({8, kCpufreq})->Args({64, kCpufreq})->Unit(benc
 
 // Restoring everything after such a batch (what stop and crash recovery cost).
 void BM_RestoreNodeBatch(benchmark::State& state) {
-    FakeNvml fake("device_count 8\n");
+    joulepilot::bench::FakeNvmlSetup fake("device_count 8\n");
     const FixtureNode node(8);
     const core::RootedFs rooted(node.root());
     act::NvmlActuatorOptions nvml_options;

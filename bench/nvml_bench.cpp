@@ -4,17 +4,11 @@
 // its ioctl time on top, which no fake can stand for; measure that on a GPU machine.
 
 #include <benchmark/benchmark.h>
-#include <dlfcn.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "sense/nvml/nvml_sensor.hpp"
-
-#ifndef JOULEPILOT_FAKE_NVML
-#error "JOULEPILOT_FAKE_NVML (path of the fake libnvidia-ml) must be defined by the build"
-#endif
+#include "support/fake_nvml_setup.hpp"
 
 namespace {
 
@@ -22,28 +16,8 @@ using joulepilot::sense::NvmlSensor;
 using joulepilot::sense::NvmlSensorOptions;
 using joulepilot::sense::Sample;
 
-// Keeps the fake loaded (so its state outlives each sensor) and sets it up with `directives`.
-class FakeNvml {
-public:
-    explicit FakeNvml(const char* directives)
-        : m_handle(::dlopen(JOULEPILOT_FAKE_NVML, RTLD_NOW | RTLD_LOCAL)) {
-        if (m_handle == nullptr) {
-            std::fprintf(stderr, "nvml_bench: cannot load %s: %s\n", JOULEPILOT_FAKE_NVML, ::dlerror());
-            std::exit(1);
-        }
-        reinterpret_cast<void (*)()>(::dlsym(m_handle, "jp_fake_nvml_reset"))();
-        reinterpret_cast<int (*)(const char*)>(::dlsym(m_handle, "jp_fake_nvml_apply"))(directives);
-    }
-    ~FakeNvml() { ::dlclose(m_handle); }
-    FakeNvml(const FakeNvml&) = delete;
-    FakeNvml& operator=(const FakeNvml&) = delete;
-
-private:
-    void* m_handle;
-};
-
 void read_gpus(benchmark::State& state, bool energy_only, double energy_read_interval_s = 5.0) {
-    FakeNvml fake("device_count 8\ndevice all energy_step_mj 1000\n");
+    joulepilot::bench::FakeNvmlSetup fake("device_count 8\ndevice all energy_step_mj 1000\n");
     NvmlSensorOptions options{JOULEPILOT_FAKE_NVML, energy_only};
     options.energy_read_interval = joulepilot::core::Seconds(energy_read_interval_s);
     NvmlSensor sensor(options);
@@ -72,7 +46,7 @@ BENCHMARK(BM_NvmlReadEnergyOnly8Gpus);
 
 // Per-process attribution input: 8 GPUs with 4 processes each.
 void BM_NvmlProcessUsage8Gpus(benchmark::State& state) {
-    FakeNvml fake(
+    joulepilot::bench::FakeNvmlSetup fake(
         "device_count 8\n"
         "device all process 101 1000000 40 10\ndevice all process 102 1000000 20 5\n"
         "device all process 103 1000000 10 5\ndevice all process 104 1000000 5 1\n");
