@@ -10,51 +10,101 @@
 namespace joulepilot::decide {
 namespace {
 
-// What one trial saw after it settled.
-struct TrialReading {
-    std::size_t samples = 0;
-    std::optional<double> joules_per_token;
-    double latency_ratio = 0;  // largest p99 / SLO over TTFT and TPOT
-    double attainment = 1;     // lowest SLO attainment seen
+// The service's health in one sample: the larger of p99 TTFT and TPOT over their SLOs, and attainment.
+struct Health {
+    std::optional<double> latency_ratio;
+    std::optional<double> attainment;
 };
 
-TrialReading read_trial(const learn::ObservationWindow& window, double from_s, const Constraints& constraints) {
-    TrialReading r;
-    if (window.empty()) return r;
-    const auto& catalog = window.latest().catalog();
-    const auto power = catalog.find("fleet.power_watts");
-    const auto tokens = catalog.find("fleet.generation_tokens_per_s");
-    const auto ttft = catalog.find("service.ttft_p99_seconds");
-    const auto tpot = catalog.find("service.tpot_p99_seconds");
-    const auto attain = catalog.find("service.slo_attainment_ratio");
-    double power_sum = 0;
-    double token_sum = 0;
-    std::size_t energy_samples = 0;
-    const auto value = [](const sense::Observation& o, std::optional<std::size_t> i) -> std::optional<double> {
+class SignalReader {
+public:
+    explicit SignalReader(const learn::ObservationWindow& window) {
+        if (window.empty()) return;
+        const auto& catalog = window.latest().catalog();
+        m_power = catalog.find("fleet.power_watts");
+        m_tokens = catalog.find("fleet.generation_tokens_per_s");
+        m_ttft = catalog.find("service.ttft_p99_seconds");
+        m_tpot = catalog.find("service.tpot_p99_seconds");
+        m_attain = catalog.find("service.slo_attainment_ratio");
+    }
+    static std::optional<double> value(const sense::Observation& o, std::optional<std::size_t> i) {
         if (!i) return std::nullopt;
         const auto v = o.get(*i);
         return v && std::isfinite(*v) ? v : std::nullopt;
-    };
+    }
+    [[nodiscard]] std::optional<double> power(const sense::Observation& o) const { return value(o, m_power); }
+    [[nodiscard]] std::optional<double> tokens(const sense::Observation& o) const {
+        return value(o, m_tokens);
+    }
+    [[nodiscard]] Health health(const sense::Observation& o, const Constraints& constraints) const {
+        Health h;
+        if (const auto v = value(o, m_ttft)) h.latency_ratio = *v / constraints.slo_ttft.value();
+        if (const auto v = value(o, m_tpot))
+            h.latency_ratio = std::max(h.latency_ratio.value_or(0), *v / constraints.slo_tpot.value());
+        h.attainment = value(o, m_attain);
+        return h;
+    }
+
+private:
+    std::optional<std::size_t> m_power, m_tokens, m_ttft, m_tpot, m_attain;
+};
+
+// What the samples of a window strictly after some time saw (each sample covers the sense interval
+// that ends at its time).
+struct TrialReading {
+    double power_sum = 0;  // W, over samples with both power and tokens/s
+    double token_sum = 0;  // tokens/s, over the same samples
+    std::size_t energy_samples = 0;
+    double latency_sum = 0;  // p99 / SLO, summed over samples that have it
+    std::size_t latency_samples = 0;
+    double attainment = 1;  // lowest SLO attainment seen
+};
+
+TrialReading read_trial(const learn::ObservationWindow& window, double after_s,
+                        const Constraints& constraints) {
+    TrialReading r;
+    const SignalReader read(window);
     for (std::size_t i = 0; i < window.size(); ++i) {
         const sense::Observation& o = window.at(i);
-        if (o.time.value() < from_s) continue;
-        ++r.samples;
-        const auto p = value(o, power);
-        const auto g = value(o, tokens);
+        if (o.time.value() <= after_s) continue;
+        const auto p = read.power(o);
+        const auto g = read.tokens(o);
         if (p && g) {
-            power_sum += *p;
-            token_sum += *g;
-            ++energy_samples;
+            r.power_sum += *p;
+            r.token_sum += *g;
+            ++r.energy_samples;
         }
-        if (const auto v = value(o, ttft)) r.latency_ratio = std::max(r.latency_ratio, *v / constraints.slo_ttft.value());
-        if (const auto v = value(o, tpot)) r.latency_ratio = std::max(r.latency_ratio, *v / constraints.slo_tpot.value());
-        if (const auto v = value(o, attain)) r.attainment = std::min(r.attainment, *v);
-    }
-    // Below one token/s per sample the ratio is noise (an idle fleet), not an energy per token.
-    if (energy_samples > 0 && token_sum > static_cast<double>(energy_samples)) {
-        r.joules_per_token = power_sum / token_sum;
+        const Health h = read.health(o, constraints);
+        if (h.latency_ratio) {
+            r.latency_sum += *h.latency_ratio;
+            ++r.latency_samples;
+        }
+        if (h.attainment) r.attainment = std::min(r.attainment, *h.attainment);
     }
     return r;
+}
+
+// The first sample after `after_s` at which the service breaks the SLO itself: p99 above it, or
+// attainment below the target. Those signals cover the last `latency_window_s`, so before
+// `window_turned_s` (the move plus that window) a sample counts only where it is worse than at the move:
+// until then the window still holds requests served under the previous setting.
+std::optional<Health> hard_breach(const learn::ObservationWindow& window, double after_s,
+                                  double window_turned_s, double ratio_at_move, double attainment_at_move,
+                                  const Constraints& constraints) {
+    const SignalReader read(window);
+    for (std::size_t i = 0; i < window.size(); ++i) {
+        const sense::Observation& o = window.at(i);
+        const double t = o.time.value();
+        if (t <= after_s) continue;
+        const Health h = read.health(o, constraints);
+        const bool turned = t >= window_turned_s;
+        const bool slow =
+            h.latency_ratio && *h.latency_ratio > 1 && (turned || *h.latency_ratio > ratio_at_move);
+        const bool missing = h.attainment && *h.attainment < constraints.slo_target &&
+                             (turned || *h.attainment < attainment_at_move);
+        if (slow || missing) return h;
+    }
+    return std::nullopt;
 }
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -74,6 +124,7 @@ std::vector<std::string> split_list(const std::string& text) {
 }  // namespace
 
 void ArmPosterior::observe(double value, double noise_var) {
+    observed_sum += value;
     // Conjugate normal update with known noise: precisions add, means weigh by precision.
     const double precision = 1 / var + 1 / noise_var;
     mean = (mean / var + value / noise_var) / precision;
@@ -92,9 +143,12 @@ BanditConfig BanditConfig::from(const core::ConfigSection& section, const std::s
     c.settle_s = section.number("settle_s", c.settle_s, 0, 3600);
     if (c.settle_s >= c.dwell_s) {
         throw core::ConfigError(fmt::format("config: key '{}' ({}) must be below key '{}' ({})",
-                                            section.path_of("settle_s"), c.settle_s, section.path_of("dwell_s"),
-                                            c.dwell_s));
+                                            section.path_of("settle_s"), c.settle_s,
+                                            section.path_of("dwell_s"), c.dwell_s));
     }
+    c.apply_timeout_s = section.number("apply_timeout_s", c.apply_timeout_s, 1, 3600);
+    c.latency_window_s = section.number("latency_window_s", c.latency_window_s, 0, 3600);
+    c.blocked_s = section.number("blocked_s", c.blocked_s, 0, 86400);
     c.slo_margin = section.number("slo_margin", c.slo_margin, 0.05, 1.0);
     c.expand_margin = section.number("expand_margin", c.expand_margin, 0.0, 1.0);
     c.prior_sd_ratio = section.number("prior_sd_ratio", c.prior_sd_ratio, 0.001, 10);
@@ -109,8 +163,9 @@ BanditConfig BanditConfig::from(const core::ConfigSection& section, const std::s
             arm.clock_mhz = std::stod(parts[0]);
             arm.batch_cap = std::stoi(parts[1]);
         } catch (const std::exception&) {
-            throw core::ConfigError(fmt::format("{}: '{}' is not \"<clock MHz>,<batch cap>\" (e.g. \"1500,128\")",
-                                                section.path_of("fixed"), fixed));
+            throw core::ConfigError(
+                fmt::format("{}: '{}' is not \"<clock MHz>,<batch cap>\" (e.g. \"1500,128\")",
+                            section.path_of("fixed"), fixed));
         }
         if (arm.clock_mhz < 210 || arm.clock_mhz > 1980 || arm.batch_cap < 1 || arm.batch_cap > 1024) {
             throw core::ConfigError(fmt::format("{}: '{}' is outside 210-1980 MHz, batch cap 1-1024",
@@ -146,16 +201,39 @@ void BanditPolicy::set_up(const act::KnobSpace& knobs) {
     m_arms = grid.configs;
     m_post.assign(m_arms.size(), ArmPosterior{});
     m_warm.assign(m_arms.size(), false);
+    m_model_jpt.assign(m_arms.size(), 0.0);
     // The default arm (static's setting) is where the fleet starts and the one always assumed safe.
     const auto d = std::find(m_arms.begin(), m_arms.end(), grid.defaults);
     if (d == m_arms.end()) {
         m_arms.push_back(grid.defaults);
         m_post.emplace_back();
         m_warm.push_back(false);
+        m_model_jpt.push_back(0.0);
         m_default = m_arms.size() - 1;
     } else {
         m_default = static_cast<std::size_t>(d - m_arms.begin());
     }
+}
+
+std::pair<double, double> BanditPolicy::prior(std::size_t arm, std::optional<double> own) const {
+    // The model's error is mostly a level (its energy per token at a load rests on its power and its
+    // throughput; docs/benchmarks.md), so its prediction is scaled by what the arms measured so far (and
+    // `own`, this arm's first measurement) showed against theirs: the model's shape, the measurements'
+    // level. Raw measurements, not posteriors, set the level, so it never shrinks back to the model's.
+    double ratio_sum = 0;
+    int measured = 0;
+    for (std::size_t b = 0; b < m_arms.size(); ++b) {
+        if (m_post[b].trials > 0 && m_warm[b]) {
+            ratio_sum += m_post[b].observed_sum / m_post[b].trials / m_model_jpt[b];
+            ++measured;
+        }
+    }
+    if (own) {
+        ratio_sum += *own / m_model_jpt[arm];
+        ++measured;
+    }
+    const double mean = m_model_jpt[arm] * (measured > 0 ? ratio_sum / measured : 1.0);
+    return {mean, m_config.prior_sd_ratio * mean};
 }
 
 bool BanditPolicy::neighbours(std::size_t a, std::size_t b) const {
@@ -164,8 +242,10 @@ bool BanditPolicy::neighbours(std::size_t a, std::size_t b) const {
     };
     const ReplicaConfig& x = m_arms[a];
     const ReplicaConfig& y = m_arms[b];
-    const int dc = std::abs(rank(m_config.space.clocks_mhz, x.clock_mhz) - rank(m_config.space.clocks_mhz, y.clock_mhz));
-    const int db = std::abs(rank(m_config.space.batch_caps, x.batch_cap) - rank(m_config.space.batch_caps, y.batch_cap));
+    const int dc =
+        std::abs(rank(m_config.space.clocks_mhz, x.clock_mhz) - rank(m_config.space.clocks_mhz, y.clock_mhz));
+    const int db =
+        std::abs(rank(m_config.space.batch_caps, x.batch_cap) - rank(m_config.space.batch_caps, y.batch_cap));
     return x.fp8 == y.fp8 && x.power_limit_w == y.power_limit_w && dc + db == 1;
 }
 
@@ -173,22 +253,21 @@ std::vector<std::size_t> BanditPolicy::safe_set(const std::vector<bool>& predict
     std::vector<std::size_t> safe;
     for (std::size_t a = 0; a < m_arms.size(); ++a) {
         if (m_post[a].unsafe) continue;
-        bool ok = a == m_default || m_post[a].observed_safe;
-        if (!predicted_ok.empty()) {
-            ok = ok || predicted_ok[a];
-        } else {
-            for (std::size_t b = 0; b < m_arms.size() && !ok; ++b) {
-                ok = m_post[b].observed_safe && !m_post[b].unsafe &&
-                     m_post[b].worst_latency_ratio <= m_config.expand_margin && neighbours(a, b);
-            }
+        bool ok = a == m_default || m_post[a].observed_safe || (!predicted_ok.empty() && predicted_ok[a]);
+        // Expansion next to arms observed well inside the SLO, with or without the model: the model's
+        // latency bounds are wide (docs/benchmarks.md), and where it clears nothing the bandit must still
+        // be able to move one step at a time.
+        for (std::size_t b = 0; b < m_arms.size() && !ok; ++b) {
+            ok = m_post[b].observed_safe && !m_post[b].unsafe &&
+                 m_post[b].worst_latency_ratio <= m_config.expand_margin && neighbours(a, b);
         }
         if (ok) safe.push_back(a);
     }
     return safe;
 }
 
-std::vector<bool> BanditPolicy::predict(const learn::ObservationWindow& window, const Constraints& constraints,
-                                        int replicas) {
+std::vector<bool> BanditPolicy::predict(const learn::ObservationWindow& window,
+                                        const Constraints& constraints, int replicas) {
     if (!m_model || replicas <= 0) return {};
     const std::size_t n = static_cast<std::size_t>(std::max(1.0, m_config.dwell_s));
     const auto rps = window.mean("fleet.arrival_rate_rps", n);
@@ -218,20 +297,54 @@ std::vector<bool> BanditPolicy::predict(const learn::ObservationWindow& window, 
         const learn::Prediction& p = out[a];
         const double ttft = p.upper[static_cast<std::size_t>(Target::p99_ttft_s)];
         const double tpot = p.upper[static_cast<std::size_t>(Target::p99_tpot_s)];
-        const bool keeps_up = p.point[static_cast<std::size_t>(Target::throughput_tps)] >= 0.97 * per_replica_gen;
+        const bool keeps_up =
+            p.point[static_cast<std::size_t>(Target::throughput_tps)] >= 0.97 * per_replica_gen;
         verdict[a] = keeps_up && ttft <= m_config.slo_margin * constraints.slo_ttft.value() &&
                      tpot <= m_config.slo_margin * constraints.slo_tpot.value();
-        // Warm start once, from the first load seen: the model's energy per token at that load.
-        if (!m_warm[a] && m_post[a].trials == 0) {
-            const double jpt = p.point[static_cast<std::size_t>(Target::power_w)] / per_replica_gen;
-            if (std::isfinite(jpt) && jpt > 0) {
-                m_post[a].mean = jpt;
-                m_post[a].var = std::pow(m_config.prior_sd_ratio * jpt, 2);
-                m_warm[a] = true;
-            }
+        // The model's energy per token at the load now: the shape of the untried arms' priors.
+        const double jpt = p.point[static_cast<std::size_t>(Target::power_w)] / per_replica_gen;
+        if (std::isfinite(jpt) && jpt > 0) {
+            m_model_jpt[a] = jpt;
+            m_warm[a] = true;
         }
     }
     return verdict;
+}
+
+int BanditPolicy::holding(const act::KnobSpace& knobs, std::size_t arm) const {
+    const ReplicaConfig& c = m_arms[arm];
+    const auto at = [&](const std::string& name, double value) {
+        const act::Knob* k = knobs.get(name);
+        return k == nullptr || k->current == value;  // a knob this machine lacks cannot disagree
+    };
+    const unsigned groups = m_config.space.groups;
+    int count = 0;
+    for (int i = 0; i < m_replicas; ++i) {
+        const std::string gpu = "gpu." + std::to_string(i) + ".";
+        const std::string replica = "replica." + std::to_string(i) + ".";
+        const bool clocks =
+            (groups & kClocks) == 0 || (at(gpu + "sm_clock_cap_hz", core::from_mhz(c.clock_mhz).value()) &&
+                                        at(gpu + "power_limit_watts", c.power_limit_w));
+        const bool batch = (groups & kBatching) == 0 || at(replica + "batch_cap", c.batch_cap);
+        count += clocks && batch ? 1 : 0;
+    }
+    return count;
+}
+
+void BanditPolicy::accumulate(const learn::ObservationWindow& window, double now,
+                              const Constraints& constraints) {
+    Trial& t = *m_trial;
+    const double from = std::max(t.measure_from_s, t.measured_until_s);
+    if (now <= from) return;
+    const TrialReading r = read_trial(window, from, constraints);
+    t.power_sum += r.power_sum;
+    t.token_sum += r.token_sum;
+    t.energy_samples += r.energy_samples;
+    t.latency_sum += r.latency_sum;
+    t.latency_samples += r.latency_samples;
+    t.attainment = std::min(t.attainment, r.attainment);
+    t.measured_s += now - from;
+    t.measured_until_s = now;
 }
 
 Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
@@ -242,9 +355,15 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
         decision.rationale = "bandit: no replica.<i>.active knobs; nothing to tune";
         return decision;
     }
+    // Every move is announced with the bound the bandit enforces itself (a trial whose p99 goes above the
+    // SLO is cut short), so the shield's SLO guard judges the move against that, not against the window
+    // before it.
+    decision.predicted.p99_ttft = constraints.slo_ttft;
+    decision.predicted.p99_tpot = constraints.slo_tpot;
     const std::vector<int> states = replica_states(state.window, m_replicas);
     const auto apply = [&](std::size_t arm) {
-        decision.settings = actuate(knobs, states, FleetAction{m_replicas, m_arms[arm]}, m_config.space.groups);
+        decision.settings =
+            actuate(knobs, states, FleetAction{m_replicas, m_arms[arm]}, m_config.space.groups);
     };
     const auto label = [&](std::size_t arm) {
         return fmt::format("{:.0f} MHz / batch {}", m_arms[arm].clock_mhz, m_arms[arm].batch_cap);
@@ -265,68 +384,141 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
 
     const double now = state.now.value();
     std::string report;
-    if (m_current) {
-        const std::size_t arm = *m_current;
-        const double elapsed = now - m_trial_start_s;
-        // Judge latency from the settle point on, but never later than a 10 s grace: a breach is cut
-        // short as soon as it shows.
-        const double guard_from = m_trial_start_s + std::min(m_config.settle_s, 10.0);
-        const TrialReading guard = read_trial(state.window, guard_from, constraints);
-        const bool broke = guard.samples > 0 && (guard.latency_ratio > m_config.slo_margin ||
-                                                 guard.attainment < constraints.slo_target);
-        if (broke && arm != m_default) {
-            m_post[arm].unsafe = true;
-            m_post[arm].worst_latency_ratio = std::max(m_post[arm].worst_latency_ratio, guard.latency_ratio);
-            report = fmt::format("{} broke the SLO limits (p99 {:.2f} x SLO, attainment {:.3f}): marked unsafe; ",
-                                 label(arm), guard.latency_ratio, guard.attainment);
-            m_current.reset();
-        } else if (elapsed + 1e-9 < m_config.dwell_s) {
-            apply(arm);
-            decision.rationale = fmt::format("bandit: trying {} ({:.0f} of {:.0f} s)", label(arm), elapsed,
-                                             m_config.dwell_s);
-            return decision;
+    if (m_trial) {
+        Trial& t = *m_trial;
+        const std::size_t arm = t.arm;
+        ArmPosterior& post = m_post[arm];
+        const int count = holding(knobs, arm);
+        const bool holds = count == m_replicas;
+        // The SLO itself is checked at every decision from 10 s after the draw (or the settle time, if
+        // shorter), whether or not the shield has applied the arm everywhere yet: a breach is cut short.
+        const auto breach = hard_breach(state.window, t.drawn_s + std::min(m_config.settle_s, 10.0),
+                                        t.drawn_s + m_config.latency_window_s, t.ratio_at_draw,
+                                        t.attainment_at_draw, constraints);
+        if (count < t.most_holding) {
+            // Fewer replicas hold the arm than before, though the bandit kept asking for it: the shield's
+            // SLO guard rolled it back (the whole move, or its canary). It judged the arm harmful; the
+            // bandit does not argue (never the default arm: moves toward the defaults are never judged).
+            // The partial measurement of a rolled-back trial is dropped.
+            ++post.rollbacks;
+            if (arm != m_default) post.unsafe = true;
+            report = fmt::format("{} was rolled back by the shield: marked unsafe; ", label(arm));
+            m_trial.reset();
+        } else if (breach && arm != m_default) {
+            post.unsafe = true;
+            post.worst_latency_ratio = std::max(post.worst_latency_ratio, breach->latency_ratio.value_or(0));
+            report =
+                fmt::format("{} broke the SLO (p99 {:.2f} x SLO, attainment {:.3f}): marked unsafe; ",
+                            label(arm), breach->latency_ratio.value_or(0), breach->attainment.value_or(1));
+            m_trial.reset();
+        } else if (!t.held_since_s && !holds && now - t.drawn_s + 1e-9 >= m_config.apply_timeout_s) {
+            // The shield did not put it on every replica in time (a back-off, a canary that did not
+            // pass, a rate limit): set it aside rather than measure a mix of settings.
+            ++post.not_applied;
+            post.blocked_until_s = now + m_config.blocked_s;
+            report = fmt::format("{} not applied on every replica after {:.0f} s: set aside for {:.0f} s; ",
+                                 label(arm), now - t.drawn_s, m_config.blocked_s);
+            m_trial.reset();
         } else {
-            const TrialReading r = read_trial(state.window, m_trial_start_s + m_config.settle_s, constraints);
-            ArmPosterior& post = m_post[arm];
-            post.worst_latency_ratio = std::max(post.worst_latency_ratio, r.latency_ratio);
-            if (r.latency_ratio <= m_config.slo_margin && r.attainment >= constraints.slo_target) {
-                post.observed_safe = true;
+            t.most_holding = count;
+            if (!t.held_since_s && holds) {
+                t.held_since_s = now;
+                t.measure_from_s = now + m_config.settle_s;
+                t.measured_until_s = now;
             }
-            if (r.joules_per_token) {
-                post.observe(*r.joules_per_token, std::pow(m_config.noise_sd_ratio * *r.joules_per_token, 2));
-                report = fmt::format("{}: {:.3f} J/token, p99 {:.2f} x SLO (posterior {:.3f} +- {:.3f}, {} trials); ",
-                                     label(arm), *r.joules_per_token, r.latency_ratio, post.mean,
-                                     std::sqrt(post.var), post.trials);
+            if (t.held_since_s) accumulate(state.window, now, constraints);
+            if (!t.held_since_s || t.measured_s + 1e-9 < m_config.dwell_s) {
+                apply(arm);
+                decision.rationale =
+                    t.held_since_s
+                        ? fmt::format("bandit: trying {} ({:.0f} of {:.0f} s measured)", label(arm),
+                                      t.measured_s, m_config.dwell_s)
+                        : fmt::format("bandit: trying {} (waiting {:.0f} s for every replica to hold it)",
+                                      label(arm), now - t.drawn_s);
+                return decision;
+            }
+            // The trial's p99 over the SLO, averaged over its measured samples: one 60 s window's p99
+            // rests on a few dozen requests, so the margin is judged on the mean, the SLO on every sample.
+            const double ratio =
+                t.latency_samples > 0 ? t.latency_sum / static_cast<double>(t.latency_samples) : 0;
+            post.worst_latency_ratio = std::max(post.worst_latency_ratio, ratio);
+            if (ratio <= m_config.slo_margin && t.attainment >= constraints.slo_target) {
+                post.observed_safe = true;
+            } else if (arm != m_default) {
+                post.unsafe = true;
+            }
+            // Below one token/s per sample the ratio is noise (an idle fleet), not an energy per token.
+            if (t.energy_samples > 0 && t.token_sum > static_cast<double>(t.energy_samples)) {
+                const double jpt = t.power_sum / t.token_sum;
+                if (post.trials == 0 && m_warm[arm]) {
+                    const auto [mean, sd] = prior(arm, jpt);
+                    post.mean = mean;
+                    post.var = sd * sd;
+                }
+                post.observe(jpt, std::pow(m_config.noise_sd_ratio * jpt, 2));
+                report = fmt::format(
+                    "{}: {:.3f} J/token, p99 {:.2f} x SLO{} (posterior {:.3f} +- {:.3f}, {} trials); ",
+                    label(arm), jpt, ratio, post.unsafe ? ", above the margin: marked unsafe" : "", post.mean,
+                    std::sqrt(post.var), post.trials);
             } else {
                 report = fmt::format("{}: no tokens measured; ", label(arm));
             }
-            m_current.reset();
+            m_trial.reset();
         }
     }
 
     // Thompson sampling over the safe set: draw each arm's energy per token, take the least.
     const std::vector<bool> predicted = predict(state.window, constraints, m_replicas);
-    const std::vector<std::size_t> safe = safe_set(predicted);
+    std::vector<std::size_t> safe = safe_set(predicted);
+    std::erase_if(safe, [&](std::size_t a) { return a != m_default && m_post[a].blocked_until_s > now; });
     std::size_t best = m_default;
     double best_draw = std::numeric_limits<double>::infinity();
     for (const std::size_t a : safe) {
         const ArmPosterior& p = m_post[a];
         // An arm never measured and with no prior gets a draw below every measured one: try it first.
-        const double draw = (p.trials == 0 && !m_warm[a])
-                                ? -1.0 / static_cast<double>(a + 1)
-                                : std::normal_distribution<double>(p.mean, std::sqrt(p.var))(m_rng);
+        double draw = 0;
+        if (p.trials > 0) {
+            draw = std::normal_distribution<double>(p.mean, std::sqrt(p.var))(m_rng);
+        } else if (m_warm[a]) {
+            const auto [mean, sd] = prior(a);
+            draw = std::normal_distribution<double>(mean, sd)(m_rng);
+        } else {
+            draw = -1.0 / static_cast<double>(a + 1);
+        }
         if (draw < best_draw) {
             best_draw = draw;
             best = a;
         }
     }
-    m_current = best;
-    m_trial_start_s = now;
+    Trial next;
+    next.arm = best;
+    next.drawn_s = now;
+    if (!state.window.empty()) {
+        const Health h = SignalReader(state.window).health(state.window.latest(), constraints);
+        next.ratio_at_draw = h.latency_ratio.value_or(0);
+        next.attainment_at_draw = h.attainment.value_or(1);
+    }
+    next.most_holding = holding(knobs, best);
+    if (next.most_holding == m_replicas) {
+        // Already in place (the same arm again): nothing changes, so nothing needs to settle.
+        next.held_since_s = now;
+        next.measure_from_s = now;
+        next.measured_until_s = now;
+    }
+    m_trial = next;
     apply(best);
-    decision.rationale =
-        fmt::format("bandit: {}next {} of {} safe arms{} ({})", report, label(best), safe.size(),
-                    predicted.empty() ? "" : " (model-predicted)",
-                    m_model_problem ? "no model: " + *m_model_problem : "model priors");
+    decision.rationale = fmt::format("bandit: {}next {} of {} safe arms{} ({})", report, label(best),
+                                     safe.size(), predicted.empty() ? "" : " (model-predicted)",
+                                     m_model_problem ? "no model: " + *m_model_problem : "model priors");
+    // One line per trial (--log-level debug), with what the draw was made from.
+    if (spdlog::should_log(spdlog::level::debug)) {
+        const auto [mean, sd] =
+            m_post[best].trials > 0 || !m_warm[best]
+                ? std::pair<double, double>{m_post[best].mean, std::sqrt(m_post[best].var)}
+                : prior(best);
+        spdlog::debug("t={:.0f} s {} [drew {:.3f} from {:.3f} +- {:.3f}]", now, decision.rationale, best_draw,
+                      mean, sd);
+    }
     return decision;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -126,7 +127,7 @@ TEST(BanditPolicy, AnArmThatBreaksTheSloIsCutShortAndNeverTriedAgain) {
     fleet.apply(fleet.decide(policy));  // second trial: a neighbour (untried arms are tried first)
     const std::size_t trial = *policy.current_arm();
     ASSERT_NE(policy.arms()[trial], (ReplicaConfig{}));
-    fleet.set("service.ttft_p99_seconds", 0.95);  // above 0.8 x SLO
+    fleet.set("service.ttft_p99_seconds", 1.2);  // above the SLO, and worse than at the move
     fleet.push(12);
     const Decision d = fleet.decide(policy);
     EXPECT_TRUE(policy.posteriors()[trial].unsafe);
@@ -134,6 +135,202 @@ TEST(BanditPolicy, AnArmThatBreaksTheSloIsCutShortAndNeverTriedAgain) {
     EXPECT_NE(policy.current_arm(), trial);
     const std::vector<std::size_t> safe = policy.safe_set({});
     EXPECT_EQ(std::find(safe.begin(), safe.end(), trial), safe.end());
+}
+
+// Applies only the settings of knobs whose name starts with `prefix` (a shield canary on one replica).
+void apply_only(FleetFixture& fleet, const Decision& d, const std::string& prefix) {
+    for (const act::KnobSetting& s : d.settings) {
+        if (s.knob.rfind(prefix, 0) == 0) fleet.knob(s.knob).current = s.value;
+    }
+}
+
+// Runs the default arm's first trial to its end, so the next decision moves to a neighbour.
+std::size_t start_second_trial(FleetFixture& fleet, BanditPolicy& policy, Decision& second) {
+    fleet.push(5);
+    fleet.apply(fleet.decide(policy));
+    fleet.push(30);
+    second = fleet.decide(policy);
+    const std::size_t arm = *policy.current_arm();
+    EXPECT_NE(policy.arms()[arm], (ReplicaConfig{})) << "the second trial should leave the default arm";
+    EXPECT_FALSE(second.settings.empty());
+    return arm;
+}
+
+TEST(BanditPolicy, MeasuresOnlyWhileEveryReplicaHoldsTheArm) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());  // dwell 30 s, settle 10 s
+    Decision d;
+    const std::size_t arm = start_second_trial(fleet, policy, d);
+    // The shield's canary: replica 0 gets the arm now, replica 1 waits. Meanwhile the fleet draws a
+    // mixed power that must not reach the arm's posterior.
+    apply_only(fleet, d, "gpu.0.");
+    apply_only(fleet, d, "replica.0.");
+    fleet.set("fleet.power_watts", 1600);  // 0.8 J/token: the mix
+    for (int i = 0; i < 3; ++i) {
+        fleet.push(10);
+        fleet.decide(policy);
+        EXPECT_EQ(policy.current_arm(), arm);
+        EXPECT_EQ(policy.measured_s(), 0) << "nothing is measured before every replica holds the arm";
+    }
+    // The canary passes: every replica holds the arm from here on, at 0.3 J/token.
+    fleet.apply(d);
+    fleet.set("fleet.power_watts", 600);
+    fleet.push(10);
+    fleet.decide(policy);  // finds the arm held: settle 10 s from now
+    EXPECT_EQ(policy.posteriors()[arm].trials, 0);
+    for (int i = 0; i < 5 && policy.current_arm() == arm; ++i) {
+        fleet.push(10);
+        fleet.decide(policy);
+    }
+    const ArmPosterior& p = policy.posteriors()[arm];
+    ASSERT_EQ(p.trials, 1);
+    EXPECT_NEAR(p.mean, 0.3, 1e-9);  // only the held samples
+    EXPECT_TRUE(p.observed_safe);
+}
+
+TEST(BanditPolicy, AnArmTheShieldRollsBackIsMarkedUnsafeAndItsSamplesDropped) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());
+    Decision d;
+    const std::size_t arm = start_second_trial(fleet, policy, d);
+    fleet.apply(d);
+    fleet.push(10);
+    fleet.decide(policy);  // held
+    fleet.push(15);
+    fleet.decide(policy);  // measuring
+    EXPECT_GT(policy.measured_s(), 0);
+    // The shield's SLO guard puts every knob back to the defaults on its own.
+    for (int i = 0; i < 2; ++i) {
+        fleet.knob(testing::gpu(i, "sm_clock_cap_hz")).current = 1980e6;
+        fleet.knob(testing::replica(i, "batch_cap")).current = 256;
+    }
+    fleet.push(10);
+    const Decision after = fleet.decide(policy);
+    const ArmPosterior& p = policy.posteriors()[arm];
+    EXPECT_TRUE(p.unsafe);
+    EXPECT_EQ(p.rollbacks, 1);
+    EXPECT_EQ(p.trials, 0) << "a rolled-back trial measured a mix; it is not an observation";
+    EXPECT_NE(after.rationale.find("rolled back"), std::string::npos) << after.rationale;
+    EXPECT_NE(policy.current_arm(), arm);
+    const std::vector<std::size_t> safe = policy.safe_set({});
+    EXPECT_EQ(std::find(safe.begin(), safe.end(), arm), safe.end());
+}
+
+TEST(BanditPolicy, AnArmWhoseCanaryIsRolledBackIsMarkedUnsafe) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());
+    Decision d;
+    const std::size_t arm = start_second_trial(fleet, policy, d);
+    apply_only(fleet, d, "gpu.0.");  // the canary on replica 0
+    apply_only(fleet, d, "replica.0.");
+    fleet.push(10);
+    fleet.decide(policy);
+    EXPECT_EQ(policy.current_arm(), arm);                             // waiting for the rest
+    fleet.knob(testing::gpu(0, "sm_clock_cap_hz")).current = 1980e6;  // the guard undoes the canary
+    fleet.knob(testing::replica(0, "batch_cap")).current = 256;
+    fleet.push(10);
+    fleet.decide(policy);
+    EXPECT_TRUE(policy.posteriors()[arm].unsafe);
+    EXPECT_EQ(policy.posteriors()[arm].rollbacks, 1);
+    EXPECT_NE(policy.current_arm(), arm);
+}
+
+TEST(BanditPolicy, AnArmNeverAppliedEverywhereIsSetAsideThenTriedAgain) {
+    FleetFixture fleet(2);
+    BanditConfig c = no_model_config();
+    c.apply_timeout_s = 40;
+    c.blocked_s = 300;
+    BanditPolicy policy(c);
+    Decision d;
+    const std::size_t arm = start_second_trial(fleet, policy, d);
+    apply_only(fleet, d, "gpu.0.");  // the rest is refused (a back-off): never held everywhere
+    apply_only(fleet, d, "replica.0.");
+    fleet.push(20);
+    fleet.decide(policy);
+    EXPECT_EQ(policy.current_arm(), arm);  // still waiting
+    fleet.push(20);
+    const Decision gave_up = fleet.decide(policy);  // 40 s after the draw
+    EXPECT_NE(gave_up.rationale.find("not applied"), std::string::npos) << gave_up.rationale;
+    EXPECT_NE(policy.current_arm(), arm);
+    EXPECT_EQ(policy.posteriors()[arm].not_applied, 1);
+    EXPECT_FALSE(policy.posteriors()[arm].unsafe);
+    EXPECT_EQ(policy.posteriors()[arm].trials, 0);
+    // Set aside for blocked_s: the draws in the meantime never pick it.
+    const double until = policy.posteriors()[arm].blocked_until_s;
+    EXPECT_DOUBLE_EQ(until, fleet.state().now.value() + 300);
+    fleet.apply(gave_up);
+    bool retried = false;
+    for (int i = 0; i < 60 && !retried; ++i) {
+        fleet.push(10);
+        fleet.apply(fleet.decide(policy));
+        if (policy.current_arm() == arm) {
+            EXPECT_GE(fleet.state().now.value(), until) << "drawn while set aside";
+            retried = true;
+        }
+    }
+    EXPECT_TRUE(retried) << "an arm set aside is drawn again once blocked_s has passed";
+}
+
+TEST(BanditPolicy, AnnouncesTheSloItEnforcesWithEveryMove) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());
+    Decision d;
+    start_second_trial(fleet, policy, d);
+    Constraints slo;
+    slo.slo_ttft = core::Seconds(2.0);
+    slo.slo_tpot = core::Seconds(0.05);
+    fleet.push(10);
+    const Decision next = fleet.decide(policy, slo);
+    ASSERT_TRUE(d.predicted.p99_ttft.has_value());
+    ASSERT_TRUE(d.predicted.p99_tpot.has_value());
+    EXPECT_DOUBLE_EQ(d.predicted.p99_ttft->value(), 1.0);
+    EXPECT_DOUBLE_EQ(d.predicted.p99_tpot->value(), 0.1);
+    ASSERT_TRUE(next.predicted.p99_ttft.has_value());
+    EXPECT_DOUBLE_EQ(next.predicted.p99_ttft->value(), 2.0);
+    EXPECT_DOUBLE_EQ(next.predicted.p99_tpot->value(), 0.05);
+}
+
+TEST(BanditPolicy, ALatencyLeftOverFromThePreviousArmIsNotBlamedOnTheNewOne) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());  // latency_window_s 60
+    fleet.push(5);
+    fleet.apply(fleet.decide(policy));
+    fleet.push(29);
+    fleet.set("service.ttft_p99_seconds", 1.1);  // the previous setting's slow requests, in the p99 window
+    fleet.push(1);
+    Decision d = fleet.decide(policy);  // the default's trial ends (mean p99 well inside); a neighbour next
+    const std::size_t arm = *policy.current_arm();
+    ASSERT_NE(policy.arms()[arm], (ReplicaConfig{}));
+    fleet.apply(d);
+    fleet.push(30);  // still 1.1, but no worse than at the move and the window has not turned over
+    fleet.decide(policy);
+    EXPECT_FALSE(policy.posteriors()[arm].unsafe);
+    EXPECT_EQ(policy.current_arm(), arm);
+    fleet.push(35);  // 65 s after the move: the window holds only the new arm's requests now
+    fleet.decide(policy);
+    EXPECT_TRUE(policy.posteriors()[arm].unsafe);
+}
+
+TEST(BanditPolicy, ATrialWhoseMeanP99IsAboveTheMarginIsNotCutShortButMarkedUnsafe) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());  // slo_margin 0.8, dwell 30 s, settle 10 s
+    Decision d;
+    const std::size_t arm = start_second_trial(fleet, policy, d);
+    fleet.apply(d);
+    fleet.set("service.ttft_p99_seconds", 0.9);  // inside the SLO, above the margin
+    fleet.push(10);
+    fleet.decide(policy);  // held: measuring from settle on
+    fleet.push(20);
+    fleet.decide(policy);
+    EXPECT_EQ(policy.current_arm(), arm) << "0.9 x SLO is no breach: the trial goes on";
+    EXPECT_FALSE(policy.posteriors()[arm].unsafe);
+    fleet.push(20);
+    fleet.decide(policy);  // 30 s measured: the trial ends
+    const ArmPosterior& p = policy.posteriors()[arm];
+    EXPECT_EQ(p.trials, 1);
+    EXPECT_TRUE(p.unsafe);
+    EXPECT_FALSE(p.observed_safe);
+    EXPECT_NEAR(p.worst_latency_ratio, 0.9, 1e-9);
 }
 
 TEST(BanditPolicy, PredictedSafeSetComesFromTheModelVerdict) {
@@ -147,6 +344,64 @@ TEST(BanditPolicy, PredictedSafeSetComesFromTheModelVerdict) {
     const std::vector<std::size_t> safe = policy.safe_set(verdict);
     EXPECT_EQ(safe.size(), 2U);  // the default arm and the one the model clears
     EXPECT_NE(std::find(safe.begin(), safe.end(), low), safe.end());
+}
+
+// A stand-in for twin exploration (as mpc's test): one replica's power grows with its load and the
+// clock; latency stays far inside the SLO at the fixture's load.
+std::shared_ptr<const learn::EnergyModel> synthetic_model(const std::string& signature) {
+    std::mt19937_64 rng(7);
+    std::uniform_real_distribution<double> u(0, 1);
+    std::vector<learn::ModelRow> rows;
+    for (int i = 0; i < 1200; ++i) {
+        const double rps = 8 * u(rng);
+        const double clock = 1260 + 720 * std::floor(u(rng) * 4) / 3;
+        const double cap = u(rng) < 0.5 ? 128 : 256;
+        learn::ModelRow row;
+        row.x = {static_cast<float>(rps),
+                 static_cast<float>(rps * 1000),
+                 static_cast<float>(rps * 400),
+                 static_cast<float>(clock),
+                 700,
+                 static_cast<float>(cap),
+                 0};
+        row.y = {110 + 60 * rps * (clock / 1980), 0.05 + 0.01 * rps, 0.02 + 0.002 * rps, rps * 400};
+        rows.push_back(row);
+    }
+    learn::TrainOptions options;
+    options.rounds = 30;
+    auto model = learn::EnergyModel::train(rows, signature, options);
+    EXPECT_TRUE(model.has_value()) << model.error().message;
+    return std::make_shared<const learn::EnergyModel>(std::move(*model));
+}
+
+TEST(BanditPolicy, UntriedArmsTakeTheModelsShapeAtTheMeasuredLevel) {
+    FleetFixture fleet(2);
+    fleet.set("fleet.arrival_rate_rps", 5);  // 2.5 requests/s per replica, 1000 output tokens/s each
+    fleet.set("fleet.prompt_tokens_per_s", 5000);
+    fleet.set("fleet.generation_tokens_per_s", 2000);
+    fleet.push(5);
+    BanditConfig c = no_model_config();
+    BanditPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    fleet.apply(fleet.decide(policy));
+    const std::size_t first = *policy.current_arm();
+    const std::size_t other = arm_index(policy, 1260, 256);
+    ASSERT_NE(first, other);
+    const auto first_before = policy.arm_prior(first);
+    const auto other_before = policy.arm_prior(other);
+    ASSERT_TRUE(first_before && other_before);
+    // The world costs twice what the model says on the first arm.
+    fleet.set("fleet.power_watts", 2 * first_before->first * 2000);
+    fleet.push(30);
+    fleet.decide(policy);  // the first trial ends
+    const ArmPosterior& measured = policy.posteriors()[first];
+    ASSERT_EQ(measured.trials, 1);
+    // The first measurement sets the level: the arm's prior becomes the measurement itself.
+    EXPECT_NEAR(measured.mean, 2 * first_before->first, 1e-9);
+    const auto other_after = policy.arm_prior(other);
+    ASSERT_TRUE(other_after);
+    // Same shape, the measured level: the untried arm's prior moved by the first arm's measured/predicted.
+    EXPECT_NEAR(other_after->first / other_before->first, 2.0, 1e-9);
+    EXPECT_NEAR(other_after->second, c.prior_sd_ratio * other_after->first, 1e-12);
 }
 
 TEST(BanditPolicy, ConvergesToTheLeastEnergyArmOnASteadyLoad) {
@@ -195,9 +450,15 @@ TEST(BanditPolicy, FixedHoldsOneSetting) {
 }
 
 TEST(BanditConfig, ReadsKeysAndRejectsABadFixedSetting) {
-    auto doc = core::ConfigDocument::parse("[policy.bandit]\ndwell_s = 40\nfixed = \"1500,128\"\n", "test.toml");
+    auto doc = core::ConfigDocument::parse(
+        "[policy.bandit]\ndwell_s = 40\napply_timeout_s = 75\nblocked_s = 120\nlatency_window_s = 30\n"
+        "fixed = \"1500,128\"\n",
+        "test.toml");
     const BanditConfig c = BanditConfig::from(doc.root().section("policy").section("bandit"), "m.json");
     EXPECT_EQ(c.dwell_s, 40);
+    EXPECT_EQ(c.apply_timeout_s, 75);
+    EXPECT_EQ(c.blocked_s, 120);
+    EXPECT_EQ(c.latency_window_s, 30);
     ASSERT_TRUE(c.fixed.has_value());
     EXPECT_EQ(c.fixed->clock_mhz, 1500);
     EXPECT_EQ(c.fixed->batch_cap, 128);
