@@ -474,7 +474,7 @@ ShieldReport SafetyShield::submit_impl(const ChangeRequest& request, core::Secon
             if (before.count(k) != 0) changes.emplace_back(k, before[k]);
         }
         if (!changes.empty() && m_settings.guard.enabled) {
-            if (!m_probation) m_probation = Probation{now, m_health, {}, request.requested_by, request.announced};
+            if (!m_probation) m_probation = Probation{now, m_health, {}, request.requested_by, request.announced, std::nullopt};
             m_probation->until = now + m_settings.guard.watch;
             m_probation->announced = request.announced;
             m_probation->changes.insert(m_probation->changes.end(), changes.begin(), changes.end());
@@ -556,9 +556,20 @@ ShieldReport SafetyShield::on_tick(core::Seconds now, const ServiceHealth& healt
     if (m_probation) {
         if (auto why = guard_breach(m_probation->before, health, m_settings.guard, m_settings.slo,
                                     m_probation->announced)) {
-            roll_back(now, *why, report);
-        } else if (now >= m_probation->until && !m_canary) {
-            m_probation.reset();  // the change passed its probation; later changes are judged against now
+            if (!m_probation->breach_since) m_probation->breach_since = now;
+            const core::Seconds held = now - *m_probation->breach_since;
+            if (held >= m_settings.guard.confirm) {
+                if (m_settings.guard.confirm.value() > 0) *why += fmt::format(" (breached for {:.0f} s)", held.value());
+                roll_back(now, *why, report);
+            }
+        } else {
+            m_probation->breach_since.reset();
+            if (now >= m_probation->until && !m_canary) {
+                // The change passed its probation: later changes are judged against now, and its knobs'
+                // back-off starts again from the base (a move that works is not held to old failures).
+                for (const auto& change : m_probation->changes) m_state[change.first].rollbacks = 0;
+                m_probation.reset();
+            }
         }
     }
     if (m_canary && now >= m_canary->release_at) {

@@ -165,6 +165,7 @@ private:
         std::vector<std::pair<std::size_t, double>> changes;  // knob, value before the change
         std::string policy;
         Announcement announced;  // the latest change's announcement
+        std::optional<core::Seconds> breach_since;  // the guard has seen a breach on every tick since
     };
     struct Canary {
         core::Seconds release_at{0};

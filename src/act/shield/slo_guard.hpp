@@ -56,6 +56,11 @@ struct GuardSettings {
     LatencyBasis latency_basis = LatencyBasis::slo;
     double max_throughput_drop = 0.10;  // fraction of the pre-change throughput per offered request
     core::Seconds backoff{600};         // a rolled-back move is refused this long (doubling on repeats)
+    // A breach must hold on every tick for this long before the change is rolled back. The service
+    // readings are windows of a few hundred requests, so one burst moves them by a point or more; a
+    // harmful change keeps breaching, a burst does not. Default: one service window (60 s of readings).
+    // 0: roll back at the first breaching tick.
+    core::Seconds confirm{60};
 };
 
 // Why `now` breaches the guard, or nothing when it does not. SLO attainment is always judged (below

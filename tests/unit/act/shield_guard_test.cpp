@@ -39,11 +39,13 @@ std::vector<KnobSetting> all_clocks(double hz) {
 
 ServiceHealth healthy() { return {0.999, 0.3, 0.020, std::nullopt, std::nullopt}; }
 
-ShieldSettings acting(double canary_hold_s = 0) {
+// Judged tick by tick (confirm 0) unless a test asks for the confirm window.
+ShieldSettings acting(double canary_hold_s = 0, double confirm_s = 0) {
     ShieldSettings s;
     s.mode = ShieldMode::act;
     s.allow_unlisted = true;
     s.canary.hold = Seconds(canary_hold_s);
+    s.guard.confirm = Seconds(confirm_s);
     return s;
 }
 
@@ -231,6 +233,53 @@ TEST(ShieldGuard, RollsBackAHarmfulChangeAtTheFirstBadTickAndBacksOff) {
     bool saw_rollback = false;
     for (const auto& e : audit.events) saw_rollback = saw_rollback || (e.kind == "rollback" && e.after == 1980e6);
     EXPECT_TRUE(saw_rollback);
+}
+
+// A burst shorter than the confirm window leaves the move in place; a breach that holds for the whole window
+// rolls it back, and the reason says for how long it held.
+TEST(ShieldGuard, ABreachMustHoldForTheConfirmWindow) {
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, acting(0, 60));
+    EXPECT_EQ(ShieldSettings{}.guard.confirm.value(), 60);  // the default
+    shield.on_tick(Seconds(0), healthy());
+    shield.submit({all_clocks(1005e6), "p", ""}, Seconds(0));
+    ServiceHealth slow = healthy();
+    slow.ttft_p99_s = 0.6;  // +30% of the 1 s SLO over before
+    for (int t = 1; t <= 30; ++t) EXPECT_TRUE(shield.on_tick(Seconds(t), slow).outcomes.empty()) << t;
+    EXPECT_TRUE(shield.on_tick(Seconds(31), healthy()).outcomes.empty());  // the burst passed: the clock resets
+    for (int t = 32; t < 92; ++t) EXPECT_TRUE(shield.on_tick(Seconds(t), slow).outcomes.empty()) << t;
+    EXPECT_EQ(fake.value(0), 1005e6);
+    const auto report = shield.on_tick(Seconds(92), slow);  // 60 s of breach since t = 32
+    EXPECT_EQ(report.count(Outcome::rolled_back), 4u);
+    EXPECT_NE(report.outcomes[0].reason.find("breached for 60 s"), std::string::npos) << report.outcomes[0].reason;
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(fake.value(i), 1980e6);
+}
+
+// Back-off doubles while the same move keeps failing, and starts from the base again once a move on that knob
+// has passed its probation.
+TEST(ShieldGuard, BackOffStartsAgainAfterAPassedProbation) {
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, acting(0));
+    ServiceHealth slow = healthy();
+    slow.ttft_p99_s = 0.6;
+    auto fail_at = [&](double t) {
+        shield.on_tick(Seconds(t), healthy());
+        EXPECT_EQ(shield.submit({{{"gpu.0.sm_clock_cap_hz", 1005e6}}, "p", ""}, Seconds(t)).count(Outcome::applied), 1u);
+        EXPECT_EQ(shield.on_tick(Seconds(t + 1), slow).count(Outcome::rolled_back), 1u);
+    };
+    fail_at(0);       // backed off 600 s
+    fail_at(700);     // backed off 1,200 s: still refused at 700 + 1 + 1,000
+    EXPECT_EQ(shield.submit({{{"gpu.0.sm_clock_cap_hz", 1005e6}}, "p", ""}, Seconds(1701)).count(Outcome::refused), 1u);
+    // After the back-off, the move passes its probation (120 s watch) ...
+    shield.on_tick(Seconds(2000), healthy());
+    EXPECT_EQ(shield.submit({{{"gpu.0.sm_clock_cap_hz", 1005e6}}, "p", ""}, Seconds(2000)).count(Outcome::applied), 1u);
+    for (int t = 2001; t <= 2130; t += 10) EXPECT_TRUE(shield.on_tick(Seconds(t), healthy()).outcomes.empty());
+    shield.submit({{{"gpu.0.sm_clock_cap_hz", 1980e6}}, "p", ""}, Seconds(2140));  // back to the default
+    // ... so the next failure backs off 600 s again, not 2,400 s.
+    fail_at(2200);
+    EXPECT_EQ(shield.submit({{{"gpu.0.sm_clock_cap_hz", 1005e6}}, "p", ""}, Seconds(2700)).count(Outcome::refused), 1u);
+    shield.on_tick(Seconds(2802), healthy());
+    EXPECT_EQ(shield.submit({{{"gpu.0.sm_clock_cap_hz", 1005e6}}, "p", ""}, Seconds(2802)).count(Outcome::applied), 1u);
 }
 
 TEST(ShieldGuard, MovesTowardTheDefaultAreNeitherDelayedNorJudged) {
