@@ -1,6 +1,7 @@
 #include "decide/fleet_plan.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -158,6 +159,32 @@ std::vector<int> replica_states(const learn::ObservationWindow& window, int repl
 
 int replicas_up(const std::vector<int>& states) {
     return static_cast<int>(std::count_if(states.begin(), states.end(), [](int s) { return s == 1 || s == 2; }));
+}
+
+FleetAction current_action(const act::KnobSpace& knobs, const std::vector<int>& states, const ReplicaConfig& defaults) {
+    FleetAction now{0, defaults};
+    double clock_hz = 0;
+    double power_w = 0;
+    double cap = 0;
+    int fp8 = 0;
+    auto value = [&](const std::string& name, double fallback) {
+        const act::Knob* k = find(knobs, name);
+        return k != nullptr ? k->current : fallback;
+    };
+    for (int i = 0; i < static_cast<int>(states.size()); ++i) {
+        const int s = states[static_cast<std::size_t>(i)];
+        if (s != 1 && s != 2) continue;
+        ++now.active;
+        clock_hz += value(knob("gpu", i, "sm_clock_cap_hz"), core::from_mhz(defaults.clock_mhz).value());
+        power_w += value(knob("gpu", i, "power_limit_watts"), defaults.power_limit_w);
+        cap += value(knob("replica", i, "batch_cap"), defaults.batch_cap);
+        fp8 += value(knob("replica", i, "precision"), defaults.fp8) >= 0.5 ? 1 : 0;
+    }
+    if (now.active == 0) return now;
+    const double n = now.active;
+    now.config = {core::to_mhz(core::Hertz(clock_hz / n)), power_w / n, static_cast<int>(std::lround(cap / n)),
+                  2 * fp8 >= now.active ? 1 : 0};
+    return now;
 }
 
 std::vector<act::KnobSetting> actuate(const act::KnobSpace& knobs, const std::vector<int>& states,

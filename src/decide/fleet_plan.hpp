@@ -74,6 +74,10 @@ std::string knob_space_signature(const act::KnobSpace& knobs);
 // Replica states as the world reports them (replica.<i>.state); -1 when unknown.
 std::vector<int> replica_states(const learn::ObservationWindow& window, int replicas);
 
+// What the fleet runs now: the serving replicas (state 1 or 2) and their mean clock cap, power limit and
+// batch cap, fp8 when most of them run it. With no replica serving: 0 active and the defaults.
+FleetAction current_action(const act::KnobSpace& knobs, const std::vector<int>& states, const ReplicaConfig& defaults);
+
 // The settings that move the fleet toward `target`; empty when it is there.
 std::vector<act::KnobSetting> actuate(const act::KnobSpace& knobs, const std::vector<int>& states,
                                       const FleetAction& target, unsigned groups);

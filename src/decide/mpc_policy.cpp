@@ -20,6 +20,8 @@ MpcConfig MpcConfig::from(const core::ConfigSection& section, const std::string&
     c.horizon_s = section.number("horizon_s", c.horizon_s, 0.0, 3600.0);
     c.park_hold_s = section.number("park_hold_s", c.park_hold_s, 0.0, 86400.0);
     c.parked_power_w = section.number("parked_power_w", c.parked_power_w, 0.0, 2000.0);
+    c.feedback_weight = section.number("feedback_weight", c.feedback_weight, 0.0, 1.0);
+    c.feedback_limit = section.number("feedback_limit", c.feedback_limit, 1.0, 100.0);
     return c;
 }
 
@@ -34,6 +36,40 @@ Decision MpcPolicy::hold_static(const act::KnobSpace& knobs, const std::string& 
     Decision d = fallback.decide(learn::ModelState{core::Seconds(0), nothing}, knobs, {});
     d.rationale = fmt::format("mpc: {}; holding the static settings", why);
     return d;
+}
+
+double MpcPolicy::latency_feedback(learn::Target target) const {
+    return std::exp(m_log_feedback[static_cast<std::size_t>(target)]);
+}
+
+void MpcPolicy::learn_feedback(const learn::ObservationWindow& window, const act::KnobSpace& knobs,
+                               const CandidateGrid& grid, std::size_t samples) {
+    if (m_config.feedback_weight <= 0) return;
+    const auto rps = window.mean("fleet.arrival_rate_rps", samples);
+    const auto prompt = window.mean("fleet.prompt_tokens_per_s", samples);
+    const auto gen = window.mean("fleet.generation_tokens_per_s", samples);
+    const FleetAction now = current_action(knobs, replica_states(window, grid.replicas), grid.defaults);
+    if (!rps || !prompt || !gen || *rps <= 0 || now.active == 0) return;
+    const std::array<float, learn::kFeatureCount> row = {
+        static_cast<float>(*rps / now.active),        static_cast<float>(*prompt / now.active),
+        static_cast<float>(*gen / now.active),        static_cast<float>(now.config.clock_mhz),
+        static_cast<float>(now.config.power_limit_w), static_cast<float>(now.config.batch_cap),
+        static_cast<float>(now.config.fp8)};
+    const double limit = std::log(m_config.feedback_limit);
+    const std::pair<learn::Target, const char*> latencies[] = {{learn::Target::p99_ttft_s, "service.ttft_p99_seconds"},
+                                                               {learn::Target::p99_tpot_s, "service.tpot_p99_seconds"}};
+    for (const auto& [target, signal] : latencies) {
+        const auto observed = window.mean(signal, samples);
+        learn::Prediction p;
+        if (!observed || *observed <= 0 || !m_model->predict_target(target, row, std::span<learn::Prediction>(&p, 1))) {
+            continue;
+        }
+        const double predicted = p.point[static_cast<std::size_t>(target)];
+        if (!(predicted > 0) || !std::isfinite(predicted)) continue;
+        double& f = m_log_feedback[static_cast<std::size_t>(target)];
+        const double ratio = std::clamp(std::log(*observed / predicted), -limit, limit);
+        f = std::clamp((1 - m_config.feedback_weight) * f + m_config.feedback_weight * ratio, -limit, limit);
+    }
 }
 
 Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
@@ -77,6 +113,7 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     // among those whose latency upper bounds keep the SLO with margin and whose throughput keeps up.
     const CandidateGrid grid = make_grid(knobs, m_config.space);
     if (grid.replicas == 0) return hold_static(knobs, "no replica.<i>.active knobs to plan over");
+    learn_feedback(window, knobs, grid, samples);
     const bool count_free = (m_config.space.groups & kReplicas) != 0;
     const int n_lo = count_free ? grid.min_active : grid.replicas;
     const std::size_t rows = grid.configs.size() * static_cast<std::size_t>(grid.replicas - n_lo + 1);
@@ -119,7 +156,10 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
         }
         m_candidates.resize(w);
     };
-    auto upper = [](const learn::Prediction& p, Target t) { return p.upper[static_cast<std::size_t>(t)]; };
+    // The conformal upper bound, scaled by what the fleet showed against the model's prediction.
+    auto upper = [this](const learn::Prediction& p, Target t) {
+        return p.upper[static_cast<std::size_t>(t)] * latency_feedback(t);
+    };
     auto point = [](const learn::Prediction& p, Target t) { return p.point[static_cast<std::size_t>(t)]; };
 
     // The fallback when nothing qualifies: every replica serving, the setting closest to the SLO. Its rows
@@ -179,14 +219,16 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     Decision decision;
     decision.settings = actuate(knobs, states, target, m_config.space.groups);
     decision.rationale = fmt::format(
-        "mpc: forecast {:.2f} req/s, {:.0f} output tok/s -> {} of {} replicas at {:.0f} MHz, batch cap {}, {}{}",
+        "mpc: forecast {:.2f} req/s, {:.0f} output tok/s -> {} of {} replicas at {:.0f} MHz, batch cap {}, {}{} "
+        "(latency bounds x{:.2f} TTFT, x{:.2f} TPOT from observed)",
         f_rps, f_gen, target.active, grid.replicas, target.config.clock_mhz, target.config.batch_cap,
-        target.config.fp8 != 0 ? "fp8" : "bf16", feasible ? "" : " (no candidate keeps the SLO margin: closest)");
+        target.config.fp8 != 0 ? "fp8" : "bf16", feasible ? "" : " (no candidate keeps the SLO margin: closest)",
+        latency_feedback(Target::p99_ttft_s), latency_feedback(Target::p99_tpot_s));
     spdlog::debug("t={:.0f} s {}", state.now.value(), decision.rationale);
     if (chosen) {
         decision.predicted.fleet_power = core::Watts(best_power);
-        decision.predicted.p99_ttft = core::Seconds(chosen->upper[static_cast<std::size_t>(Target::p99_ttft_s)]);
-        decision.predicted.p99_tpot = core::Seconds(chosen->upper[static_cast<std::size_t>(Target::p99_tpot_s)]);
+        decision.predicted.p99_ttft = core::Seconds(upper(*chosen, Target::p99_ttft_s));
+        decision.predicted.p99_tpot = core::Seconds(upper(*chosen, Target::p99_tpot_s));
     }
     return decision;
 }

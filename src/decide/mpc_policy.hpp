@@ -17,6 +17,7 @@
 // `static` settings (through the shield like any decision), say why in the rationale, and keep
 // running. Owned by the loop thread.
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,12 +33,17 @@ namespace joulepilot::decide {
 struct MpcConfig {
     std::string model_path;          // the energy model file (joulepilot train model)
     SearchSpace space;
-    double slo_margin = 0.8;         // decide on upper bound <= margin x SLO
+    double slo_margin = 1.0;         // decide on upper bound <= margin x SLO (the bound is already 80%)
     double forecast_margin = 0.10;   // added to the forecast load
     double horizon_s = 60;           // how far ahead the load must be covered (wake delay + a decision)
     double park_hold_s = 120;        // a lower replica count must be chosen this long before parking
     double parked_power_w = 65;      // power of a parked replica (the fleet's idle floor)
     double decide_interval_s = 10;   // the loop's decide interval (forecast step)
+    // Offset-free feedback: each decision compares the fleet's observed p99 TTFT and TPOT with the model's
+    // prediction for the setting running now at the load observed now, and scales the latency bounds by
+    // that ratio (smoothed in log space with this weight per decision; 0 turns it off).
+    double feedback_weight = 0.2;
+    double feedback_limit = 4;       // the ratio is kept within [1/limit, limit]
 
     static MpcConfig from(const core::ConfigSection& section, const std::string& default_model_path);
 };
@@ -55,8 +61,13 @@ public:
     // Why the policy is holding static settings, if it is.
     [[nodiscard]] const std::optional<std::string>& fallback_reason() const { return m_fallback; }
 
+    // The factor the latency bounds are scaled by now (observed / predicted, smoothed), per target.
+    [[nodiscard]] double latency_feedback(learn::Target target) const;
+
 private:
     Decision hold_static(const act::KnobSpace& knobs, const std::string& why);
+    void learn_feedback(const learn::ObservationWindow& window, const act::KnobSpace& knobs, const CandidateGrid& grid,
+                        std::size_t samples);
 
     MpcConfig m_config;
     std::shared_ptr<const learn::EnergyModel> m_model;
@@ -65,6 +76,7 @@ private:
     learn::HoltForecaster m_rps;
     learn::HoltForecaster m_prompt;
     learn::HoltForecaster m_gen;
+    std::array<double, learn::kTargetCount> m_log_feedback{};  // log(observed / predicted) per target
     std::optional<double> m_lower_since_s;  // when a replica count below the current one was first chosen
     // Scratch for the search, kept between decisions so a decision allocates nothing once warm.
     struct Candidate {

@@ -107,6 +107,7 @@ TEST(MpcPolicy, TheStagedSearchPicksWhatAnExhaustiveSearchPicks) {
         FleetFixture fleet(4);
         MpcConfig c;
         c.park_hold_s = 0;
+        c.feedback_weight = 0;  // the bounds as the model gives them (the feedback has its own test)
         const auto model = synthetic_model(knob_space_signature(fleet.knobs()));
         MpcPolicy policy(c, model);
         fleet.set("fleet.arrival_rate_rps", rps);
@@ -158,6 +159,51 @@ TEST(MpcPolicy, NoValidLoadHoldsStatic) {
     fleet.push(10);
     MpcPolicy policy(MpcConfig{}, synthetic_model(knob_space_signature(fleet.knobs())));
     EXPECT_NE(fleet.decide(policy).rationale.find("no valid load"), std::string::npos);
+}
+
+// Offset-free feedback: the fleet's observed p99 against the model's prediction for the setting running now
+// at the load observed now scales the bounds (smoothed, clamped), and the announcement carries the scaled bound.
+TEST(MpcPolicy, ObservedLatencyScalesTheBounds) {
+    FleetFixture fleet(4);
+    const auto model = synthetic_model(knob_space_signature(fleet.knobs()));
+    // What the model predicts for the fleet as it runs (4 replicas at the knob defaults) at the fixture's load.
+    const CandidateGrid grid = make_grid(fleet.knobs(), SearchSpace{});
+    const std::vector<float> now = {5.0F / 4, 5000.0F / 4, 2000.0F / 4, static_cast<float>(grid.defaults.clock_mhz),
+                                    static_cast<float>(grid.defaults.power_limit_w),
+                                    static_cast<float>(grid.defaults.batch_cap), static_cast<float>(grid.defaults.fp8)};
+    std::vector<learn::Prediction> p(1);
+    ASSERT_TRUE(model->predict(now, p).has_value());
+    const double predicted_ttft = p[0].point[1];
+    ASSERT_GT(predicted_ttft, 0);
+
+    MpcConfig c;
+    c.feedback_weight = 0.5;
+    c.feedback_limit = 4;
+    MpcPolicy policy(c, model);
+    EXPECT_DOUBLE_EQ(policy.latency_feedback(learn::Target::p99_ttft_s), 1.0);
+    fleet.set("service.ttft_p99_seconds", predicted_ttft / 2);  // the fleet does twice as well as predicted
+    fleet.push(10);
+    Decision d = fleet.decide(policy);
+    // Half way (weight 0.5) toward the ratio 1/2 in log space.
+    EXPECT_NEAR(policy.latency_feedback(learn::Target::p99_ttft_s), std::sqrt(0.5), 1e-6) << d.rationale;
+    EXPECT_NE(d.rationale.find("x0.71 TTFT"), std::string::npos) << d.rationale;
+
+    // A fleet far worse than predicted: the factor grows, but never past the limit.
+    fleet.set("service.ttft_p99_seconds", predicted_ttft * 1000);
+    for (int i = 0; i < 20; ++i) {
+        fleet.push(10);
+        d = fleet.decide(policy);
+    }
+    EXPECT_GT(policy.latency_feedback(learn::Target::p99_ttft_s), 3.99);
+    EXPECT_LE(policy.latency_feedback(learn::Target::p99_ttft_s), 4.0 + 1e-12);
+    if (d.predicted.p99_ttft) EXPECT_LE(d.predicted.p99_ttft->value(), 0.8 + 1e-9);  // still within the margin
+
+    // Turned off: the model's bounds as they are.
+    c.feedback_weight = 0;
+    MpcPolicy plain(c, model);
+    fleet.push(10);
+    fleet.decide(plain);
+    EXPECT_DOUBLE_EQ(plain.latency_feedback(learn::Target::p99_ttft_s), 1.0);
 }
 
 }  // namespace
