@@ -77,6 +77,7 @@ TEST(MpcPolicy, ConsolidatesLightLoadAndSpreadsHeavyLoad) {
     FleetFixture fleet(4);
     MpcConfig c;
     c.park_hold_s = 0;
+    c.slo_margin = 0.8;  // the synthetic model's TTFT explodes past ~4 requests/s per replica: plan below it
     MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
     // Light: 1 request/s in all; one replica covers it (TTFT bound tiny).
     fleet.set("fleet.arrival_rate_rps", 1);
@@ -88,7 +89,7 @@ TEST(MpcPolicy, ConsolidatesLightLoadAndSpreadsHeavyLoad) {
     for (int i = 0; i < 4; ++i) parked += setting_of(light, "replica." + std::to_string(i) + ".active") == 0 ? 1 : 0;
     EXPECT_GE(parked, 2) << light.rationale;
     ASSERT_TRUE(light.predicted.p99_ttft.has_value());
-    EXPECT_LE(light.predicted.p99_ttft->value(), 0.8);  // the SLO (1 s) with the default margin
+    EXPECT_LE(light.predicted.p99_ttft->value(), 0.8);  // the SLO (1 s) with the margin
 
     // Heavy: 14 requests/s needs every replica (above ~4/s per replica TTFT explodes).
     MpcPolicy heavy_policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
@@ -136,7 +137,7 @@ TEST(MpcPolicy, TheStagedSearchPicksWhatAnExhaustiveSearchPicks) {
         std::optional<std::size_t> best_i;
         for (std::size_t i = 0; i < p.size(); ++i) {
             const int n = what[i].first;
-            if (p[i].upper[1] > 0.8 || p[i].upper[2] > 0.08 || p[i].point[3] * n < 0.97 * rps * 400) continue;
+            if (p[i].upper[1] > c.slo_margin * 1.0 || p[i].upper[2] > c.slo_margin * 0.1 || p[i].point[3] * n < 0.97 * rps * 400) continue;
             const double w = n * p[i].point[0] + (4 - n) * c.parked_power_w;
             if (w < best) {
                 best = w;
@@ -196,7 +197,9 @@ TEST(MpcPolicy, ObservedLatencyScalesTheBounds) {
     }
     EXPECT_GT(policy.latency_feedback(learn::Target::p99_ttft_s), 3.99);
     EXPECT_LE(policy.latency_feedback(learn::Target::p99_ttft_s), 4.0 + 1e-12);
-    if (d.predicted.p99_ttft) EXPECT_LE(d.predicted.p99_ttft->value(), 0.8 + 1e-9);  // still within the margin
+    if (d.predicted.p99_ttft) {
+        EXPECT_LE(d.predicted.p99_ttft->value(), c.slo_margin * 1.0 + 1e-9);  // still within the margin
+    }
 
     // Turned off: the model's bounds as they are.
     c.feedback_weight = 0;
