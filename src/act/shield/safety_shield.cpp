@@ -558,8 +558,13 @@ ShieldReport SafetyShield::on_tick(core::Seconds now, const ServiceHealth& healt
                                     m_probation->announced)) {
             if (!m_probation->breach_since) m_probation->breach_since = now;
             const core::Seconds held = now - *m_probation->breach_since;
-            if (held >= m_settings.guard.confirm) {
-                if (m_settings.guard.confirm.value() > 0) *why += fmt::format(" (breached for {:.0f} s)", held.value());
+            const bool severe = severe_breach(m_probation->before, health, m_settings.guard, m_settings.slo);
+            if (held >= m_settings.guard.confirm || severe) {
+                if (severe && held < m_settings.guard.confirm) {
+                    *why += " (severe: not waiting for the confirm window)";
+                } else if (m_settings.guard.confirm.value() > 0) {
+                    *why += fmt::format(" (breached for {:.0f} s)", held.value());
+                }
                 roll_back(now, *why, report);
             }
         } else {

@@ -50,6 +50,8 @@ ShieldSettings read_shield_settings(const core::ConfigSection& shield, ShieldSet
     s.guard.max_throughput_drop = guard.number("max_throughput_drop", s.guard.max_throughput_drop, 0, 1);
     s.guard.backoff = core::Seconds(guard.number("backoff_s", s.guard.backoff.value(), 0, 7 * 86400));
     s.guard.confirm = core::Seconds(guard.number("confirm_s", s.guard.confirm.value(), 0, 3600));
+    s.guard.severe_attainment_drop =
+        guard.number("severe_attainment_drop", s.guard.severe_attainment_drop, 0, 1);
 
     const core::ConfigSection knobs = shield.section("knobs");
     for (const std::string& pattern : knobs.keys()) s.rules.add(read_rule(pattern, knobs.section(pattern)));

@@ -83,6 +83,13 @@ std::optional<std::string> guard_breach(const ServiceHealth& before, const Servi
     return std::nullopt;
 }
 
+bool severe_breach(const ServiceHealth& before, const ServiceHealth& now, const GuardSettings& guard,
+                   const SloTargets& slo) {
+    if (!guard.enabled || !now.slo_attainment) return false;
+    return *now.slo_attainment < slo.attainment - guard.severe_attainment_drop &&
+           *now.slo_attainment < before.slo_attainment.value_or(1.0) - 1e-9;
+}
+
 std::optional<std::string> announcement_refusal(const Announcement& announced, const SloTargets& slo) {
     for (const auto& value : {announced.ttft_p99_s, announced.tpot_p99_s, announced.throughput}) {
         if (value && (!std::isfinite(*value) || *value < 0)) {

@@ -61,6 +61,9 @@ struct GuardSettings {
     // harmful change keeps breaching, a burst does not. Default: one service window (60 s of readings).
     // 0: roll back at the first breaching tick.
     core::Seconds confirm{60};
+    // ... except a severe breach, rolled back at once: SLO attainment this far below its target (and below
+    // the pre-change window). A burst into a consolidated fleet fails most requests within seconds.
+    double severe_attainment_drop = 0.05;
 };
 
 // Why `now` breaches the guard, or nothing when it does not. SLO attainment is always judged (below
@@ -69,6 +72,11 @@ struct GuardSettings {
 std::optional<std::string> guard_breach(const ServiceHealth& before, const ServiceHealth& now,
                                         const GuardSettings& guard, const SloTargets& slo,
                                         const Announcement& announced = {});
+
+// True when `now` is so far below the SLO attainment target (guard.severe_attainment_drop, and below
+// `before`) that the guard does not wait for its confirm window.
+bool severe_breach(const ServiceHealth& before, const ServiceHealth& now, const GuardSettings& guard,
+                   const SloTargets& slo);
 
 // Why an announcement is refused before anything is written: a predicted latency above the SLO (the SLO
 // is a hard limit, whatever the policy expects to gain).

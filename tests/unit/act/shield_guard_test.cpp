@@ -255,6 +255,32 @@ TEST(ShieldGuard, ABreachMustHoldForTheConfirmWindow) {
     for (int i = 0; i < 4; ++i) EXPECT_EQ(fake.value(i), 1980e6);
 }
 
+// A severe breach (attainment more than severe_attainment_drop under its target, and under before) does not
+// wait for the confirm window; a mild one does.
+TEST(ShieldGuard, ASevereBreachIsRolledBackAtOnce) {
+    const SloTargets slo;  // 99%
+    const GuardSettings guard;
+    ServiceHealth now = healthy();
+    now.slo_attainment = 0.96;
+    EXPECT_FALSE(severe_breach(healthy(), now, guard, slo));  // 3 points under: mild
+    now.slo_attainment = 0.90;
+    EXPECT_TRUE(severe_breach(healthy(), now, guard, slo));
+    ServiceHealth already = healthy();
+    already.slo_attainment = 0.85;
+    EXPECT_FALSE(severe_breach(already, now, guard, slo));  // it was worse before the change
+
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, acting(0, 60));
+    shield.on_tick(Seconds(0), healthy());
+    shield.submit({all_clocks(1005e6), "p", ""}, Seconds(0));
+    ServiceHealth mild = healthy();
+    mild.slo_attainment = 0.97;
+    EXPECT_TRUE(shield.on_tick(Seconds(1), mild).outcomes.empty());
+    const auto report = shield.on_tick(Seconds(2), now);
+    EXPECT_EQ(report.count(Outcome::rolled_back), 4u);
+    EXPECT_NE(report.outcomes[0].reason.find("severe"), std::string::npos) << report.outcomes[0].reason;
+}
+
 // Back-off doubles while the same move keeps failing, and starts from the base again once a move on that knob
 // has passed its probation.
 TEST(ShieldGuard, BackOffStartsAgainAfterAPassedProbation) {
