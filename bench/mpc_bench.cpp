@@ -17,6 +17,7 @@
 
 #include "decide/mpc_policy.hpp"
 #include "fleet_fixture.hpp"
+#include "synthetic_model.hpp"
 
 namespace {
 
@@ -31,32 +32,9 @@ std::shared_ptr<const learn::EnergyModel> bench_model() {
         }
         return std::make_shared<const learn::EnergyModel>(std::move(*loaded));
     }
-    std::mt19937_64 rng(7);
-    std::uniform_real_distribution<double> u(0, 1);
-    std::vector<learn::ModelRow> rows;
-    for (int i = 0; i < 3000; ++i) {
-        const double rps = 8 * u(rng);
-        const double clock = 1260 + 720 * std::floor(u(rng) * 4) / 3;
-        const double cap = 64 * std::pow(2, std::floor(u(rng) * 3));
-        const double fp8 = u(rng) < 0.5 ? 1 : 0;
-        learn::ModelRow row;
-        row.x = {static_cast<float>(rps),
-                 static_cast<float>(rps * 1000),
-                 static_cast<float>(rps * 400),
-                 static_cast<float>(clock),
-                 700,
-                 static_cast<float>(cap),
-                 static_cast<float>(fp8)};
-        row.y = {110 + 60 * rps * (clock / 1980) * (1 - 0.2 * fp8), 0.1 * std::exp(rps - 3) * (1 + u(rng)),
-                 0.02 + 0.002 * rps * 1980 / clock, rps * 400 * (0.9 + 0.2 * u(rng))};
-        rows.push_back(row);
-    }
-    auto model = learn::EnergyModel::train(rows, "", learn::TrainOptions{});
-    if (!model) {
-        std::fprintf(stderr, "mpc_bench: %s\n", model.error().message.c_str());
-        std::exit(1);
-    }
-    return std::make_shared<const learn::EnergyModel>(std::move(*model));
+    // Trained here with the trainer's default rounds: the cost depends on the trees' shape.
+    return decide::testing::synthetic_energy_model("", [](double rps) { return 0.1 * std::exp(rps - 3); }, 3000,
+                                                   learn::TrainOptions{}.rounds);
 }
 
 const std::shared_ptr<const learn::EnergyModel>& shared_model() {

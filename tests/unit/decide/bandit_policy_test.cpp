@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "fleet_fixture.hpp"
+#include "synthetic_model.hpp"
 
 namespace joulepilot::decide {
 namespace {
@@ -346,32 +347,9 @@ TEST(BanditPolicy, PredictedSafeSetComesFromTheModelVerdict) {
     EXPECT_NE(std::find(safe.begin(), safe.end(), low), safe.end());
 }
 
-// A stand-in for twin exploration (as mpc's test): one replica's power grows with its load and the
-// clock; latency stays far inside the SLO at the fixture's load.
+// Latency stays far inside the SLO at the fixture's load.
 std::shared_ptr<const learn::EnergyModel> synthetic_model(const std::string& signature) {
-    std::mt19937_64 rng(7);
-    std::uniform_real_distribution<double> u(0, 1);
-    std::vector<learn::ModelRow> rows;
-    for (int i = 0; i < 1200; ++i) {
-        const double rps = 8 * u(rng);
-        const double clock = 1260 + 720 * std::floor(u(rng) * 4) / 3;
-        const double cap = u(rng) < 0.5 ? 128 : 256;
-        learn::ModelRow row;
-        row.x = {static_cast<float>(rps),
-                 static_cast<float>(rps * 1000),
-                 static_cast<float>(rps * 400),
-                 static_cast<float>(clock),
-                 700,
-                 static_cast<float>(cap),
-                 0};
-        row.y = {110 + 60 * rps * (clock / 1980), 0.05 + 0.01 * rps, 0.02 + 0.002 * rps, rps * 400};
-        rows.push_back(row);
-    }
-    learn::TrainOptions options;
-    options.rounds = 30;
-    auto model = learn::EnergyModel::train(rows, signature, options);
-    EXPECT_TRUE(model.has_value()) << model.error().message;
-    return std::make_shared<const learn::EnergyModel>(std::move(*model));
+    return testing::synthetic_energy_model(signature, [](double rps) { return 0.05 + 0.01 * rps; }, 1200, 30);
 }
 
 TEST(BanditPolicy, UntriedArmsTakeTheModelsShapeAtTheMeasuredLevel) {
