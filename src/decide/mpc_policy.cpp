@@ -42,34 +42,31 @@ double MpcPolicy::latency_feedback(learn::Target target) const {
     return std::exp(m_log_feedback[static_cast<std::size_t>(target)]);
 }
 
-void MpcPolicy::learn_feedback(const learn::ObservationWindow& window, const act::KnobSpace& knobs,
-                               const CandidateGrid& grid, std::size_t samples) {
-    if (m_config.feedback_weight <= 0) return;
+std::optional<MpcPolicy::FeedbackRow> MpcPolicy::feedback_row(const learn::ObservationWindow& window,
+                                                                const act::KnobSpace& knobs, const CandidateGrid& grid,
+                                                                std::size_t samples) const {
+    if (m_config.feedback_weight <= 0) return std::nullopt;
     const auto rps = window.mean("fleet.arrival_rate_rps", samples);
     const auto prompt = window.mean("fleet.prompt_tokens_per_s", samples);
     const auto gen = window.mean("fleet.generation_tokens_per_s", samples);
     const FleetAction now = current_action(knobs, replica_states(window, grid.replicas), grid.defaults);
-    if (!rps || !prompt || !gen || *rps <= 0 || now.active == 0) return;
-    const std::array<float, learn::kFeatureCount> row = {
-        static_cast<float>(*rps / now.active),        static_cast<float>(*prompt / now.active),
-        static_cast<float>(*gen / now.active),        static_cast<float>(now.config.clock_mhz),
-        static_cast<float>(now.config.power_limit_w), static_cast<float>(now.config.batch_cap),
-        static_cast<float>(now.config.fp8)};
+    if (!rps || !prompt || !gen || *rps <= 0 || now.active == 0) return std::nullopt;
+    FeedbackRow f;
+    f.x = {static_cast<float>(*rps / now.active),        static_cast<float>(*prompt / now.active),
+           static_cast<float>(*gen / now.active),        static_cast<float>(now.config.clock_mhz),
+           static_cast<float>(now.config.power_limit_w), static_cast<float>(now.config.batch_cap),
+           static_cast<float>(now.config.fp8)};
+    f.observed[static_cast<std::size_t>(learn::Target::p99_ttft_s)] = window.mean("service.ttft_p99_seconds", samples);
+    f.observed[static_cast<std::size_t>(learn::Target::p99_tpot_s)] = window.mean("service.tpot_p99_seconds", samples);
+    return f;
+}
+
+void MpcPolicy::learn_feedback(learn::Target target, std::optional<double> observed, double predicted) {
+    if (!observed || !(*observed > 0) || !(predicted > 0) || !std::isfinite(predicted)) return;
     const double limit = std::log(m_config.feedback_limit);
-    const std::pair<learn::Target, const char*> latencies[] = {{learn::Target::p99_ttft_s, "service.ttft_p99_seconds"},
-                                                               {learn::Target::p99_tpot_s, "service.tpot_p99_seconds"}};
-    for (const auto& [target, signal] : latencies) {
-        const auto observed = window.mean(signal, samples);
-        learn::Prediction p;
-        if (!observed || *observed <= 0 || !m_model->predict_target(target, row, std::span<learn::Prediction>(&p, 1))) {
-            continue;
-        }
-        const double predicted = p.point[static_cast<std::size_t>(target)];
-        if (!(predicted > 0) || !std::isfinite(predicted)) continue;
-        double& f = m_log_feedback[static_cast<std::size_t>(target)];
-        const double ratio = std::clamp(std::log(*observed / predicted), -limit, limit);
-        f = std::clamp((1 - m_config.feedback_weight) * f + m_config.feedback_weight * ratio, -limit, limit);
-    }
+    double& f = m_log_feedback[static_cast<std::size_t>(target)];
+    const double ratio = std::clamp(std::log(*observed / predicted), -limit, limit);
+    f = std::clamp((1 - m_config.feedback_weight) * f + m_config.feedback_weight * ratio, -limit, limit);
 }
 
 Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
@@ -113,12 +110,14 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     // among those whose latency upper bounds keep the SLO with margin and whose throughput keeps up.
     const CandidateGrid grid = make_grid(knobs, m_config.space);
     if (grid.replicas == 0) return hold_static(knobs, "no replica.<i>.active knobs to plan over");
-    learn_feedback(window, knobs, grid, samples);
+    // The setting running now rides along in the latency predictions (one more row in each batch) for the
+    // feedback, which is learned before the bounds are judged.
+    const std::optional<FeedbackRow> now_row = feedback_row(window, knobs, grid, samples);
     const bool count_free = (m_config.space.groups & kReplicas) != 0;
     const int n_lo = count_free ? grid.min_active : grid.replicas;
     const std::size_t rows = grid.configs.size() * static_cast<std::size_t>(grid.replicas - n_lo + 1);
-    m_rows.resize(rows * learn::kFeatureCount);
-    m_predictions.resize(rows);
+    m_rows.resize((rows + 1) * learn::kFeatureCount);
+    m_predictions.resize(rows + 1);
     m_candidates.clear();
     for (std::size_t c = 0; c < grid.configs.size(); ++c) {
         for (int n = n_lo; n <= grid.replicas; ++n) m_candidates.push_back({c, n});
@@ -127,7 +126,8 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     const double ttft_limit = constraints.slo_ttft.value() * m_config.slo_margin;
     const double tpot_limit = constraints.slo_tpot.value() * m_config.slo_margin;
     const double needed_tps = 0.97 * f_gen / grow;
-    // Predicts `target` for the candidates left, in place (m_rows and m_predictions follow m_candidates).
+    // Predicts `target` for the candidates left, in place (m_rows and m_predictions follow m_candidates); for a
+    // latency target, the setting running now goes along as one more row and updates the feedback.
     auto predict = [&](Target target) -> core::Result<void> {
         const std::size_t k = m_candidates.size();
         for (std::size_t i = 0; i < k; ++i) {
@@ -142,8 +142,14 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
             x[5] = static_cast<float>(c.batch_cap);
             x[6] = static_cast<float>(c.fp8);
         }
-        return m_model->predict_target(target, std::span<const float>(m_rows.data(), k * learn::kFeatureCount),
-                                       std::span<learn::Prediction>(m_predictions.data(), k));
+        const std::size_t t = static_cast<std::size_t>(target);
+        const bool feedback = now_row && now_row->observed[t].has_value();
+        if (feedback) std::copy(now_row->x.begin(), now_row->x.end(), &m_rows[k * learn::kFeatureCount]);
+        const std::size_t n_rows = k + (feedback ? 1 : 0);
+        auto done = m_model->predict_target(target, std::span<const float>(m_rows.data(), n_rows * learn::kFeatureCount),
+                                            std::span<learn::Prediction>(m_predictions.data(), n_rows));
+        if (done && feedback) learn_feedback(target, now_row->observed[t], m_predictions[k].point[t]);
+        return done;
     };
     // Keeps the candidates (and their predictions so far) for which `keep` holds.
     auto retain = [&](auto keep) {
@@ -185,10 +191,26 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     retain([&](const Candidate&, const learn::Prediction& p) {
         return upper(p, Target::p99_ttft_s) <= ttft_limit && upper(p, Target::p99_tpot_s) <= tpot_limit;
     });
+    // Per setting, only the fewest replicas that qualify matter (a serving replica's idle power is above a
+    // parked one's, so the same load on more replicas costs more): throughput is predicted for the two
+    // fewest replica counts whose latency qualifies (the next one covers a count that falls just short of
+    // the tokens), power for the fewest that keeps up. Candidates are in setting order, counts ascending.
+    // This more than halves a light-load decision's predictions.
+    auto keep_fewest = [&](std::size_t per_config) {
+        std::optional<std::size_t> config;
+        std::size_t seen = 0;
+        retain([&](const Candidate& c, const learn::Prediction&) {
+            seen = config == c.config ? seen + 1 : 0;
+            config = c.config;
+            return seen < per_config;
+        });
+    };
+    keep_fewest(2);
     if (auto ok = predict(Target::throughput_tps); !ok) return hold_static(knobs, ok.error().message);
     retain([&](const Candidate& c, const learn::Prediction& p) {
         return point(p, Target::throughput_tps) * c.active >= needed_tps;
     });
+    keep_fewest(1);
     if (auto ok = predict(Target::power_w); !ok) return hold_static(knobs, ok.error().message);
     double best_power = std::numeric_limits<double>::infinity();
     FleetAction best{grid.replicas, grid.defaults};

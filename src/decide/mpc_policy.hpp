@@ -9,7 +9,9 @@
 //     no earlier target ruled out (a decision predicts only what the search still needs);
 //  3. keeps the candidates whose conformal upper bounds of p99 TTFT and TPOT stay under `slo_margin` x
 //     the SLO and whose predicted throughput covers the forecast output tokens, and picks the one with
-//     the least predicted fleet power (serving replicas' power + parked replicas at `parked_power_w`);
+//     the least predicted fleet power (serving replicas' power + parked replicas at `parked_power_w`),
+//     predicting throughput only for the two fewest latency-qualifying replica counts of each setting and
+//     power only for the fewest that keep up;
 //     when none qualifies, the one closest to the SLO with every replica serving;
 //  4. parks replicas only after the lower count has been chosen for `park_hold_s` (wakes at once), and
 //     rolls the choice out through FleetActuation.
@@ -66,8 +68,17 @@ public:
 
 private:
     Decision hold_static(const act::KnobSpace& knobs, const std::string& why);
-    void learn_feedback(const learn::ObservationWindow& window, const act::KnobSpace& knobs, const CandidateGrid& grid,
-                        std::size_t samples);
+    // The model's features for the setting running now at the load observed now, and the fleet's observed
+    // p99s (nothing when the feedback is off or the fleet cannot be read).
+    struct FeedbackRow {
+        std::array<float, learn::kFeatureCount> x{};
+        std::array<std::optional<double>, learn::kTargetCount> observed{};
+    };
+    [[nodiscard]] std::optional<FeedbackRow> feedback_row(const learn::ObservationWindow& window,
+                                                          const act::KnobSpace& knobs, const CandidateGrid& grid,
+                                                          std::size_t samples) const;
+    // Moves the feedback factor of `target` toward observed / predicted.
+    void learn_feedback(learn::Target target, std::optional<double> observed, double predicted);
 
     MpcConfig m_config;
     std::shared_ptr<const learn::EnergyModel> m_model;
