@@ -242,6 +242,7 @@ int run_agent(AgentOptions o, const CLI::App& cmd, const CommandContext& context
         if (!probe) throw BadInput(probe.error().message);
     }
     settings.policy = {policy_name, section_as_json(policy_section)};
+    decide::read_policy_sections(root.section("policy"), policy_context);
     doc.reject_unknown_keys();
     settings.make_policy = [policy_context, config_path = o.config_path,
                             first = true](const serve::PolicySpec& spec) mutable

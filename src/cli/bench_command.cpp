@@ -145,6 +145,7 @@ int bench(const BenchOptions& o, const CLI::App& cmd, const CommandContext& cont
             if (!reuse) add_job(o.shapley, s);
         }
     }
+    decide::read_policy_sections(doc.root().section("policy"), policy_context);
     doc.reject_unknown_keys();
 
     std::cerr << fmt::format("bench: {} | {} requests over {:.1f} h | {} GPUs | {} runs ({} policies{}) on {} threads\n",

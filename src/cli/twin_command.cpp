@@ -49,6 +49,7 @@ int twin_run(const TwinRunOptions& options, const CLI::App& cmd, const CommandCo
         run->policy = std::move(*policy);
         runs.push_back(std::move(run));
     }
+    decide::read_policy_sections(doc.root().section("policy"), policy_context);
     doc.reject_unknown_keys();
 
     std::cerr << fmt::format("twin: {} | {} requests over {:.1f} h | {} x H100 SXM, Llama-3.1-8B | zone {}\n",

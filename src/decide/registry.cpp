@@ -74,4 +74,10 @@ core::Result<std::unique_ptr<Policy>> make_policy(std::string_view name, const c
         fmt::format("unknown policy '{}'; known policies: {}", name, fmt::join(policy_names(), ", ")));
 }
 
+void read_policy_sections(const core::ConfigSection& policies, const PolicyContext& context) {
+    for (const auto& [name, factory] : table()) {
+        if (policies.has(name)) (void)factory(policies.section(name), context);
+    }
+}
+
 }  // namespace joulepilot::decide

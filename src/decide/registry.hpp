@@ -25,4 +25,10 @@ std::vector<std::string> classic_policy_names();
 core::Result<std::unique_ptr<Policy>> make_policy(std::string_view name, const core::ConfigSection& config,
                                                   const PolicyContext& context = {});
 
+// Reads the section of every known policy that `policies` ([policy]) holds, not only the one that runs: a
+// config may carry the settings of policies it switches to later (PUT /v1/policy) or compares, and those
+// keys must neither be rejected as unknown nor hold a bad value unnoticed. A bad value throws
+// core::ConfigError; a policy that cannot run in this context (the oracle outside the twin) is not an error.
+void read_policy_sections(const core::ConfigSection& policies, const PolicyContext& context = {});
+
 }  // namespace joulepilot::decide

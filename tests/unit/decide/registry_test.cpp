@@ -104,5 +104,30 @@ TEST(Registry, OutOfRangeValueIsRejected) {
     }
 }
 
+// A config carries the sections of policies that do not run now (switched to later, or compared): reading
+// every known section accepts their keys, still rejects a typo or an unknown policy's table, and still
+// refuses a bad value in a section whose policy is not running.
+TEST(Registry, SectionsOfPoliciesNotRunningAreReadToo) {
+    auto doc = core::ConfigDocument::parse(
+        "[policy.mpc]\nslo_margin = 0.9\n[policy.oracle]\nreplan_s = 30\n[policy.threshold]\nsamples = 5\n", "test.toml");
+    ASSERT_TRUE(make_policy("static", policy_section(doc, "static")).has_value());
+    EXPECT_THROW(doc.reject_unknown_keys(), core::ConfigError);  // only static's section was read
+    read_policy_sections(doc.root().section("policy"));  // the oracle cannot run here: not an error
+    EXPECT_NO_THROW(doc.reject_unknown_keys());
+
+    auto typo = core::ConfigDocument::parse("[policy.oracle]\nreplan = 30\n[policy.nonesuch]\nx = 1\n", "test.toml");
+    read_policy_sections(typo.root().section("policy"));
+    try {
+        typo.reject_unknown_keys();
+        ADD_FAILURE() << "unknown keys accepted";
+    } catch (const core::ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find("policy.oracle.replan"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("policy.nonesuch.x"), std::string::npos) << e.what();
+    }
+
+    auto bad = core::ConfigDocument::parse("[policy.mpc]\nslo_margin = 2\n", "test.toml");
+    EXPECT_THROW(read_policy_sections(bad.root().section("policy")), core::ConfigError);
+}
+
 }  // namespace
 }  // namespace joulepilot::decide
