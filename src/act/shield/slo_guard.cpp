@@ -86,8 +86,10 @@ std::optional<std::string> guard_breach(const ServiceHealth& before, const Servi
 bool severe_breach(const ServiceHealth& before, const ServiceHealth& now, const GuardSettings& guard,
                    const SloTargets& slo) {
     if (!guard.enabled || !now.slo_attainment) return false;
+    // Both far under the target and far under where it was: a service already missing its SLO that slips a
+    // little more is judged over the confirm window like any other breach.
     return *now.slo_attainment < slo.attainment - guard.severe_attainment_drop &&
-           *now.slo_attainment < before.slo_attainment.value_or(1.0) - 1e-9;
+           *now.slo_attainment < before.slo_attainment.value_or(1.0) - guard.severe_attainment_drop;
 }
 
 std::optional<std::string> announcement_refusal(const Announcement& announced, const SloTargets& slo) {

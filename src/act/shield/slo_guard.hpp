@@ -61,8 +61,8 @@ struct GuardSettings {
     // harmful change keeps breaching, a burst does not. Default: one service window (60 s of readings).
     // 0: roll back at the first breaching tick.
     core::Seconds confirm{60};
-    // ... except a severe breach, rolled back at once: SLO attainment this far below its target (and below
-    // the pre-change window). A burst into a consolidated fleet fails most requests within seconds.
+    // ... except a severe breach, rolled back at once: SLO attainment this far below its target and this far
+    // below the pre-change window. A burst into a consolidated fleet fails most requests within seconds.
     double severe_attainment_drop = 0.05;
 };
 
@@ -73,8 +73,8 @@ std::optional<std::string> guard_breach(const ServiceHealth& before, const Servi
                                         const GuardSettings& guard, const SloTargets& slo,
                                         const Announcement& announced = {});
 
-// True when `now` is so far below the SLO attainment target (guard.severe_attainment_drop, and below
-// `before`) that the guard does not wait for its confirm window.
+// True when `now` is so far below the SLO attainment target and below `before` (both by
+// guard.severe_attainment_drop) that the guard does not wait for its confirm window.
 bool severe_breach(const ServiceHealth& before, const ServiceHealth& now, const GuardSettings& guard,
                    const SloTargets& slo);
 

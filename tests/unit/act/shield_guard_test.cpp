@@ -268,6 +268,8 @@ TEST(ShieldGuard, ASevereBreachIsRolledBackAtOnce) {
     ServiceHealth already = healthy();
     already.slo_attainment = 0.85;
     EXPECT_FALSE(severe_breach(already, now, guard, slo));  // it was worse before the change
+    already.slo_attainment = 0.92;
+    EXPECT_FALSE(severe_breach(already, now, guard, slo));  // already missing, slipped 2 points: not severe
 
     FakeActuator fake(fleet_knobs());
     SafetyShield shield({&fake}, acting(0, 60));
