@@ -25,6 +25,12 @@ std::vector<std::string> split(const std::string& text) {
 
 const act::Knob* find(const act::KnobSpace& knobs, const std::string& name) { return knobs.get(name); }
 
+// A knob's current value, or `fallback` when the fleet has no such knob.
+double current_value(const act::KnobSpace& knobs, const std::string& name, double fallback) {
+    const act::Knob* k = find(knobs, name);
+    return k != nullptr ? k->current : fallback;
+}
+
 std::string knob(const char* group, int i, const char* leaf) {
     return fmt::format("{}.{}.{}", group, i, leaf);
 }
@@ -167,10 +173,7 @@ FleetAction current_action(const act::KnobSpace& knobs, const std::vector<int>& 
     double power_w = 0;
     double cap = 0;
     int fp8 = 0;
-    auto value = [&](const std::string& name, double fallback) {
-        const act::Knob* k = find(knobs, name);
-        return k != nullptr ? k->current : fallback;
-    };
+    auto value = [&](const std::string& name, double fallback) { return current_value(knobs, name, fallback); };
     for (int i = 0; i < static_cast<int>(states.size()); ++i) {
         const int s = states[static_cast<std::size_t>(i)];
         if (s != 1 && s != 2) continue;
@@ -194,10 +197,7 @@ std::vector<act::KnobSetting> actuate(const act::KnobSpace& knobs, const std::ve
         const act::Knob* k = find(knobs, name);
         if (k != nullptr && k->current != value) out.push_back({name, value});
     };
-    auto current = [&](const std::string& name, double fallback) {
-        const act::Knob* k = find(knobs, name);
-        return k != nullptr ? k->current : fallback;
-    };
+    auto current = [&](const std::string& name, double fallback) { return current_value(knobs, name, fallback); };
     const int n = static_cast<int>(states.size());
     const ReplicaConfig& c = target.config;
     auto wrong_precision = [&](int i) {

@@ -38,24 +38,32 @@ Decision MpcPolicy::hold_static(const act::KnobSpace& knobs, const std::string& 
     return d;
 }
 
+namespace {
+
+// The model's features for one replica of `n` serving `rps`, `prompt` and `gen` between them at `c`.
+void fill_row(float* x, double rps, double prompt, double gen, int n, const ReplicaConfig& c) {
+    x[0] = static_cast<float>(rps / n);
+    x[1] = static_cast<float>(prompt / n);
+    x[2] = static_cast<float>(gen / n);
+    x[3] = static_cast<float>(c.clock_mhz);
+    x[4] = static_cast<float>(c.power_limit_w);
+    x[5] = static_cast<float>(c.batch_cap);
+    x[6] = static_cast<float>(c.fp8);
+}
+
+}  // namespace
+
 double MpcPolicy::latency_feedback(learn::Target target) const {
     return std::exp(m_log_feedback[static_cast<std::size_t>(target)]);
 }
 
 std::optional<MpcPolicy::FeedbackRow> MpcPolicy::feedback_row(const learn::ObservationWindow& window,
-                                                                const act::KnobSpace& knobs, const CandidateGrid& grid,
+                                                                const ObservedLoad& load, const FleetAction& now,
                                                                 std::size_t samples) const {
     if (m_config.feedback_weight <= 0) return std::nullopt;
-    const auto rps = window.mean("fleet.arrival_rate_rps", samples);
-    const auto prompt = window.mean("fleet.prompt_tokens_per_s", samples);
-    const auto gen = window.mean("fleet.generation_tokens_per_s", samples);
-    const FleetAction now = current_action(knobs, replica_states(window, grid.replicas), grid.defaults);
-    if (!rps || !prompt || !gen || *rps <= 0 || now.active == 0) return std::nullopt;
+    if (!load.rps || !load.prompt || !load.gen || *load.rps <= 0 || now.active == 0) return std::nullopt;
     FeedbackRow f;
-    f.x = {static_cast<float>(*rps / now.active),        static_cast<float>(*prompt / now.active),
-           static_cast<float>(*gen / now.active),        static_cast<float>(now.config.clock_mhz),
-           static_cast<float>(now.config.power_limit_w), static_cast<float>(now.config.batch_cap),
-           static_cast<float>(now.config.fp8)};
+    fill_row(f.x.data(), *load.rps, *load.prompt, *load.gen, now.active, now.config);
     f.observed[static_cast<std::size_t>(learn::Target::p99_ttft_s)] = window.mean("service.ttft_p99_seconds", samples);
     f.observed[static_cast<std::size_t>(learn::Target::p99_tpot_s)] = window.mean("service.tpot_p99_seconds", samples);
     return f;
@@ -112,7 +120,9 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     if (grid.replicas == 0) return hold_static(knobs, "no replica.<i>.active knobs to plan over");
     // The setting running now rides along in the latency predictions (one more row in each batch) for the
     // feedback, which is learned before the bounds are judged.
-    const std::optional<FeedbackRow> now_row = feedback_row(window, knobs, grid, samples);
+    const std::vector<int> states = replica_states(window, grid.replicas);
+    const std::optional<FeedbackRow> now_row =
+        feedback_row(window, {rps, prompt, gen}, current_action(knobs, states, grid.defaults), samples);
     const bool count_free = (m_config.space.groups & kReplicas) != 0;
     const int n_lo = count_free ? grid.min_active : grid.replicas;
     const std::size_t rows = grid.configs.size() * static_cast<std::size_t>(grid.replicas - n_lo + 1);
@@ -131,16 +141,8 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     auto predict = [&](Target target) -> core::Result<void> {
         const std::size_t k = m_candidates.size();
         for (std::size_t i = 0; i < k; ++i) {
-            const ReplicaConfig& c = grid.configs[m_candidates[i].config];
-            const int n = m_candidates[i].active;
-            float* x = &m_rows[i * learn::kFeatureCount];
-            x[0] = static_cast<float>(f_rps / n);
-            x[1] = static_cast<float>(f_prompt / n);
-            x[2] = static_cast<float>(f_gen / n);
-            x[3] = static_cast<float>(c.clock_mhz);
-            x[4] = static_cast<float>(c.power_limit_w);
-            x[5] = static_cast<float>(c.batch_cap);
-            x[6] = static_cast<float>(c.fp8);
+            fill_row(&m_rows[i * learn::kFeatureCount], f_rps, f_prompt, f_gen, m_candidates[i].active,
+                     grid.configs[m_candidates[i].config]);
         }
         const std::size_t t = static_cast<std::size_t>(target);
         const bool feedback = now_row && now_row->observed[t].has_value();
@@ -229,7 +231,6 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     FleetAction target = feasible ? best : least_bad;
 
     // 4. Park only after holding the lower count; wake at once.
-    const std::vector<int> states = replica_states(window, grid.replicas);
     const int up = replicas_up(states);
     if (count_free && target.active < up) {
         if (!m_lower_since_s) m_lower_since_s = state.now.value();

@@ -74,8 +74,14 @@ private:
         std::array<float, learn::kFeatureCount> x{};
         std::array<std::optional<double>, learn::kTargetCount> observed{};
     };
+    // The load the decision read for its forecast (means over the last interval; missing when invalid).
+    struct ObservedLoad {
+        std::optional<double> rps;
+        std::optional<double> prompt;
+        std::optional<double> gen;
+    };
     [[nodiscard]] std::optional<FeedbackRow> feedback_row(const learn::ObservationWindow& window,
-                                                          const act::KnobSpace& knobs, const CandidateGrid& grid,
+                                                          const ObservedLoad& load, const FleetAction& now,
                                                           std::size_t samples) const;
     // Moves the feedback factor of `target` toward observed / predicted.
     void learn_feedback(learn::Target target, std::optional<double> observed, double predicted);
