@@ -7,7 +7,8 @@ namespace joulepilot::decide {
 Decision IdleParking::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
                              const Constraints& constraints) {
     Decision decision = m_main->decide(state, knobs, constraints);
-    const Decision idle = m_idle.decide(state, knobs, constraints);
+    const Decision idle = m_idle.decide(state, knobs, constraints);  // always: its idle counters stay current
+    if (decision.hold_capacity) return decision;
     int parked = 0;
     for (const act::KnobSetting& s : idle.settings) {
         if (!s.knob.ends_with(".active") || s.value >= 0.5) continue;

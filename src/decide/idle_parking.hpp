@@ -2,8 +2,9 @@
 // Composition: any policy, with the idle-fsm parking rule on top. The main policy decides first; then
 // idle-fsm looks at the same state, and every replica it would park (replica.<i>.active = 0: a GPU with
 // nothing queued or running for its idle samples) is parked whatever the main policy asked for that
-// replica. idle-fsm's own wake-ups are not taken: waking is the main policy's job. Named after the
-// main policy. Owned by the loop thread.
+// replica, unless the main policy's decision holds capacity on purpose (Decision::hold_capacity, e.g.
+// mpc after a burst caught a consolidated fleet). idle-fsm's own wake-ups are not taken: waking is the
+// main policy's job. Named after the main policy. Owned by the loop thread.
 
 #include <memory>
 

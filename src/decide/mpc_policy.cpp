@@ -22,6 +22,9 @@ MpcConfig MpcConfig::from(const core::ConfigSection& section, const std::string&
     c.parked_power_w = section.number("parked_power_w", c.parked_power_w, 0.0, 2000.0);
     c.feedback_weight = section.number("feedback_weight", c.feedback_weight, 0.0, 1.0);
     c.feedback_limit = section.number("feedback_limit", c.feedback_limit, 1.0, 100.0);
+    c.burst_hold_s = section.number("burst_hold_s", c.burst_hold_s, 0.0, 86400.0);
+    c.burst_watch_s = section.number("burst_watch_s", c.burst_watch_s, 0.0, 3600.0);
+    c.burst_attainment_drop = section.number("burst_attainment_drop", c.burst_attainment_drop, 0.0, 1.0);
     return c;
 }
 
@@ -77,6 +80,27 @@ void MpcPolicy::learn_feedback(learn::Target target, std::optional<double> obser
     f = std::clamp((1 - m_config.feedback_weight) * f + m_config.feedback_weight * ratio, -limit, limit);
 }
 
+void MpcPolicy::learn_burst(double now_s, std::optional<double> attainment, double slo_target, bool reduced,
+                            const ObservedLoad& load) {
+    if (m_config.burst_hold_s <= 0) return;
+    if (reduced) m_reduced_s = now_s;
+    // The recent attainment: each interval's (last-minute) attainment weighted by its arrivals, decaying
+    // with a half-life of burst_hold_s; close to the share of the last half hour's requests that met the SLO.
+    if (attainment && load.rps && *load.rps > 0) {
+        const double keep = m_recent_at_s ? std::exp2(-(now_s - *m_recent_at_s) / m_config.burst_hold_s) : 0.0;
+        m_recent_met = keep * m_recent_met + *attainment * *load.rps;
+        m_recent_all = keep * m_recent_all + *load.rps;
+        m_recent_at_s = now_s;
+    }
+    const bool behind = m_recent_all > 0 && m_recent_met / m_recent_all < slo_target;
+    const bool severe = attainment && *attainment < slo_target - m_config.burst_attainment_drop;
+    // Blamed on reduced capacity only while the reduction is recent: the attainment covers the last minute.
+    const bool blamed = m_reduced_s && now_s - *m_reduced_s <= m_config.burst_watch_s;
+    if ((severe || behind) && blamed) m_burst_until_s = now_s + m_config.burst_hold_s;
+    while (!m_recent_loads.empty() && m_recent_loads.front().t_s < now_s - m_config.burst_hold_s) m_recent_loads.pop_front();
+    if (load.rps && load.prompt && load.gen) m_recent_loads.push_back({now_s, *load.rps, *load.prompt, *load.gen});
+}
+
 Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
                            const Constraints& constraints) {
     if (!m_loaded) {
@@ -103,12 +127,35 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     if (!m_rps.ready() || !m_prompt.ready() || !m_gen.ready()) {
         return hold_static(knobs, "no valid load observations yet to forecast from");
     }
+    const CandidateGrid grid = make_grid(knobs, m_config.space);
+    if (grid.replicas == 0) return hold_static(knobs, "no replica.<i>.active knobs to plan over");
+    const std::vector<int> states = replica_states(window, grid.replicas);
+    const double now_s = state.now.value();
+    // Capacity below the static settings: a replica not serving (2: serving), or lower clocks or batch caps.
+    const FleetAction now_action = current_action(knobs, states, grid.defaults);
+    const bool reduced = std::count(states.begin(), states.end(), 2) < grid.replicas ||
+                         now_action.config.clock_mhz < grid.defaults.clock_mhz ||
+                         now_action.config.batch_cap < grid.defaults.batch_cap;
+    learn_burst(now_s, window.latest("service.slo_attainment_ratio"), constraints.slo_target, reduced,
+                {rps, prompt, gen});
     const int steps = std::max(1, static_cast<int>(std::ceil(m_config.horizon_s / m_config.decide_interval_s)));
     const double grow = 1 + m_config.forecast_margin;
-    // The horizon's peak, and never below what is being observed now (a burst the forecast lags).
-    const double f_rps = std::max(m_rps.max_forecast(steps), m_rps.last()) * grow;
-    const double f_prompt = std::max(m_prompt.max_forecast(steps), m_prompt.last()) * grow;
-    const double f_gen = std::max(m_gen.max_forecast(steps), m_gen.last()) * grow;
+    // The horizon's peak, and never below what is being observed now (a burst the forecast lags); with the
+    // burst memory engaged, never below the recent peak either.
+    double f_rps = std::max(m_rps.max_forecast(steps), m_rps.last());
+    double f_prompt = std::max(m_prompt.max_forecast(steps), m_prompt.last());
+    double f_gen = std::max(m_gen.max_forecast(steps), m_gen.last());
+    const bool burst = burst_memory_engaged(now_s);
+    if (burst) {
+        for (const LoadPoint& p : m_recent_loads) {
+            f_rps = std::max(f_rps, p.rps);
+            f_prompt = std::max(f_prompt, p.prompt);
+            f_gen = std::max(f_gen, p.gen);
+        }
+    }
+    f_rps *= grow;
+    f_prompt *= grow;
+    f_gen *= grow;
     if (!std::isfinite(f_rps) || !std::isfinite(f_prompt) || !std::isfinite(f_gen)) {
         return hold_static(knobs, "the load forecast is not a number");
     }
@@ -116,13 +163,9 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     // 2. and 3. Predict the candidates target by target, each in one batched call over the rows still in
     // the running (a row is dropped as soon as one target rules it out), and keep the least fleet power
     // among those whose latency upper bounds keep the SLO with margin and whose throughput keeps up.
-    const CandidateGrid grid = make_grid(knobs, m_config.space);
-    if (grid.replicas == 0) return hold_static(knobs, "no replica.<i>.active knobs to plan over");
     // The setting running now rides along in the latency predictions (one more row in each batch) for the
     // feedback, which is learned before the bounds are judged.
-    const std::vector<int> states = replica_states(window, grid.replicas);
-    const std::optional<FeedbackRow> now_row =
-        feedback_row(window, {rps, prompt, gen}, current_action(knobs, states, grid.defaults), samples);
+    const std::optional<FeedbackRow> now_row = feedback_row(window, {rps, prompt, gen}, now_action, samples);
     const bool count_free = (m_config.space.groups & kReplicas) != 0;
     const int n_lo = count_free ? grid.min_active : grid.replicas;
     const std::size_t rows = grid.configs.size() * static_cast<std::size_t>(grid.replicas - n_lo + 1);
@@ -241,10 +284,12 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
 
     Decision decision;
     decision.settings = actuate(knobs, states, target, m_config.space.groups);
+    decision.hold_capacity = burst;
     decision.rationale = fmt::format(
-        "mpc: forecast {:.2f} req/s, {:.0f} output tok/s -> {} of {} replicas at {:.0f} MHz, batch cap {}, {}{} "
+        "mpc: {} {:.2f} req/s, {:.0f} output tok/s -> {} of {} replicas at {:.0f} MHz, batch cap {}, {}{} "
         "(latency bounds x{:.2f} TTFT, x{:.2f} TPOT from observed)",
-        f_rps, f_gen, target.active, grid.replicas, target.config.clock_mhz, target.config.batch_cap,
+        burst ? "recent peak (burst memory: the SLO broke with capacity reduced)" : "forecast", f_rps, f_gen,
+        target.active, grid.replicas, target.config.clock_mhz, target.config.batch_cap,
         target.config.fp8 != 0 ? "fp8" : "bf16", feasible ? "" : " (no candidate keeps the SLO margin: closest)",
         latency_feedback(Target::p99_ttft_s), latency_feedback(Target::p99_tpot_s));
     spdlog::debug("t={:.0f} s {}", state.now.value(), decision.rationale);

@@ -2,7 +2,8 @@
 // `mpc`: model-predictive control over the fleet action space (fleet_plan.hpp). Every decision it
 //  1. forecasts the load (requests/s, prompt and output tokens/s) with Holt smoothing (learn/forecast),
 //     taking the highest forecast over the horizon a woken replica needs to serve (wake delay plus one
-//     decision) and adding `forecast_margin`;
+//     decision) and adding `forecast_margin`; while its burst memory is engaged (a severe SLO breach
+//     with capacity reduced, see MpcConfig), the highest load of the last `burst_hold_s` instead;
 //  2. predicts, for every candidate (replica count x clock cap x batch cap x precision), one replica's
 //     power, p99 TTFT, p99 TPOT and throughput at its share of that load with the learned energy model,
 //     one batched call per target (p99 TTFT, p99 TPOT, throughput, then power), each over the candidates
@@ -20,6 +21,7 @@
 // running. Owned by the loop thread.
 
 #include <array>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +48,17 @@ struct MpcConfig {
     // that ratio (smoothed in log space with this weight per decision; 0 turns it off).
     double feedback_weight = 0.2;
     double feedback_limit = 4;       // the ratio is kept within [1/limit, limit]
+    // Burst memory, engaged by outcomes: when the SLO breaks while the fleet runs below the static
+    // capacity (a replica not serving, lower clocks or batch caps; now or within the last `burst_watch_s`),
+    // the plan covers the highest decision-interval load seen over the last `burst_hold_s` rather than the
+    // forecast, for `burst_hold_s`, and composed idle parking steps aside. "Breaks": the last minute's
+    // attainment is more than `burst_attainment_drop` under the target, or the recent attainment (arrivals-
+    // weighted, half-life `burst_hold_s`) is under the target. A load whose bursts outrun a wake-up
+    // (seconds-long spikes several times the minute's mean, as in azure-code) so stops consolidating into
+    // its lulls; a load that keeps its SLO keeps its savings. burst_hold_s = 0 turns it off.
+    double burst_hold_s = 1800;
+    double burst_watch_s = 60;
+    double burst_attainment_drop = 0.05;  // the shield's "severe" breach (shield.guard.severe_attainment_drop)
 
     static MpcConfig from(const core::ConfigSection& section, const std::string& default_model_path);
 };
@@ -65,6 +78,8 @@ public:
 
     // The factor the latency bounds are scaled by now (observed / predicted, smoothed), per target.
     [[nodiscard]] double latency_feedback(learn::Target target) const;
+    // Whether the plan covers the recent peak load now (burst memory engaged).
+    [[nodiscard]] bool burst_memory_engaged(double now_s) const { return m_burst_until_s && now_s < *m_burst_until_s; }
 
 private:
     Decision hold_static(const act::KnobSpace& knobs, const std::string& why);
@@ -85,6 +100,10 @@ private:
                                                           std::size_t samples) const;
     // Moves the feedback factor of `target` toward observed / predicted.
     void learn_feedback(learn::Target target, std::optional<double> observed, double predicted);
+    // Engages the burst memory on a severe breach while capacity is (or just was) reduced, and records
+    // this interval's load.
+    void learn_burst(double now_s, std::optional<double> attainment, double slo_target, bool reduced,
+                     const ObservedLoad& load);
 
     MpcConfig m_config;
     std::shared_ptr<const learn::EnergyModel> m_model;
@@ -95,6 +114,16 @@ private:
     learn::HoltForecaster m_gen;
     std::array<double, learn::kTargetCount> m_log_feedback{};  // log(observed / predicted) per target
     std::optional<double> m_lower_since_s;  // when a replica count below the current one was first chosen
+    struct LoadPoint {
+        double t_s;
+        double rps, prompt, gen;
+    };
+    std::deque<LoadPoint> m_recent_loads;          // each decision's observed load over the last burst_hold_s
+    std::optional<double> m_burst_until_s;   // the burst memory is engaged until then
+    double m_recent_met = 0;                 // recent attainment: arrivals-weighted, decaying sums
+    double m_recent_all = 0;
+    std::optional<double> m_recent_at_s;
+    std::optional<double> m_reduced_s;       // when capacity was last seen below the static settings
     // Scratch for the search, kept between decisions so a decision allocates nothing once warm.
     struct Candidate {
         std::size_t config;  // index into the grid's configs

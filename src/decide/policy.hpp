@@ -31,6 +31,9 @@ struct Decision {
     std::vector<act::KnobSetting> settings;  // only the knobs to change
     std::string rationale;                   // for people: why
     PredictedEffect predicted;
+    // The policy keeps replicas serving on purpose (mpc's burst memory): a composed idle-parking rule
+    // (idle_parking.hpp) leaves them on.
+    bool hold_capacity = false;
 };
 
 class Policy {

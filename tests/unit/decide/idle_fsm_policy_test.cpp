@@ -1,4 +1,5 @@
 #include "decide/idle_fsm_policy.hpp"
+#include "decide/idle_parking.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -38,6 +39,40 @@ std::size_t active_count(FleetFixture& fleet) {
     std::size_t on = 0;
     for (int i = 0; i < fleet.replicas(); ++i) on += fleet.knob(replica(i, "active")).current == 1 ? 1 : 0;
     return on;
+}
+
+// A main policy for the composition tests: changes nothing, and holds capacity or not as told.
+class FixedMainPolicy final : public Policy {
+public:
+    explicit FixedMainPolicy(bool hold) : m_hold(hold) {}
+    [[nodiscard]] std::string_view name() const override { return "fixed"; }
+    Decision decide(const learn::ModelState&, const act::KnobSpace&, const Constraints&) override {
+        Decision d;
+        d.rationale = "fixed";
+        d.hold_capacity = m_hold;
+        return d;
+    }
+
+private:
+    bool m_hold;
+};
+
+TEST(IdleParking, ParksAnIdleReplicaUnlessTheMainPolicyHoldsCapacity) {
+    for (const bool hold : {false, true}) {
+        FleetFixture fleet(4);
+        IdleParking composed(std::make_unique<FixedMainPolicy>(hold), with_capacity(10));
+        EXPECT_EQ(composed.name(), "fixed");
+        fleet.push(10);
+        fleet.set_idle(3, true);
+        fleet.push(3);
+        const Decision d = fleet.decide(composed);
+        if (hold) {
+            EXPECT_FALSE(setting_of(d, replica(3, "active")).has_value()) << d.rationale;
+        } else {
+            EXPECT_EQ(setting_of(d, replica(3, "active")), 0.0) << d.rationale;
+            EXPECT_TRUE(contains(d.rationale, "idle-fsm parks 1")) << d.rationale;
+        }
+    }
 }
 
 TEST(IdleFsmPolicy, IdleNeedsThreeConsecutiveSamples) {

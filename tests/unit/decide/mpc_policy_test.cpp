@@ -1,5 +1,6 @@
 #include "decide/mpc_policy.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -189,6 +190,151 @@ TEST(MpcPolicy, ObservedLatencyScalesTheBounds) {
     fleet.push(10);
     fleet.decide(plain);
     EXPECT_DOUBLE_EQ(plain.latency_feedback(learn::Target::p99_ttft_s), 1.0);
+}
+
+// Drives a 4-replica fleet through a heavy minute and then a light one, so mpc consolidates, then shows it
+// a minute with `attainment`; returns the decision that follows. `reduced`: the consolidation happened
+// (two replicas parked) before the breach.
+struct BurstRun {
+    Decision after_breach;
+    bool engaged = false;
+};
+BurstRun breach_after_a_lull(double attainment, bool reduced, double burst_hold_s = 600) {
+    FleetFixture fleet(4);
+    MpcConfig c;
+    c.park_hold_s = 0;
+    c.slo_margin = 0.8;
+    c.burst_hold_s = burst_hold_s;
+    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    auto load = [&](double rps) {
+        fleet.set("fleet.arrival_rate_rps", rps);
+        fleet.set("fleet.prompt_tokens_per_s", 1000 * rps);
+        fleet.set("fleet.generation_tokens_per_s", 400 * rps);
+    };
+    load(14);  // a burst the whole fleet is needed for
+    for (int i = 0; i < 6; ++i) {
+        fleet.push(10);
+        fleet.decide(policy);
+    }
+    load(1);  // the lull: the plan consolidates
+    for (int i = 0; i < 12; ++i) {
+        fleet.push(10);
+        fleet.decide(policy);
+    }
+    if (reduced) {
+        fleet.park(2);
+        fleet.park(3);
+    }
+    fleet.set("service.slo_attainment_ratio", attainment);
+    fleet.push(10);
+    BurstRun run;
+    run.after_breach = fleet.decide(policy);
+    run.engaged = policy.burst_memory_engaged(fleet.state().now.value());
+    return run;
+}
+
+int serving_after(const Decision& d, int replicas, const std::vector<int>& parked_before) {
+    int serving = 0;
+    for (int i = 0; i < replicas; ++i) {
+        const auto set = setting_of(d, "replica." + std::to_string(i) + ".active");
+        const bool was_parked = std::find(parked_before.begin(), parked_before.end(), i) != parked_before.end();
+        serving += set ? (*set >= 0.5 ? 1 : 0) : (was_parked ? 0 : 1);
+    }
+    return serving;
+}
+
+TEST(MpcPolicy, ASevereBreachWithCapacityReducedPlansForTheRecentPeak) {
+    const BurstRun run = breach_after_a_lull(0.5, true);
+    EXPECT_TRUE(run.engaged);
+    EXPECT_TRUE(run.after_breach.hold_capacity);
+    EXPECT_NE(run.after_breach.rationale.find("burst memory"), std::string::npos) << run.after_breach.rationale;
+    // The plan is for the burst's 14 requests/s again: every replica serves.
+    EXPECT_EQ(serving_after(run.after_breach, 4, {2, 3}), 4) << run.after_breach.rationale;
+}
+
+TEST(MpcPolicy, AMildBreachOrOneAtFullCapacityLeavesTheForecastAlone) {
+    // 97% is under the 99% target but within burst_attainment_drop (5 points): no burst memory.
+    const BurstRun mild = breach_after_a_lull(0.97, true);
+    EXPECT_FALSE(mild.engaged);
+    EXPECT_FALSE(mild.after_breach.hold_capacity);
+    EXPECT_LT(serving_after(mild.after_breach, 4, {2, 3}), 4) << mild.after_breach.rationale;
+    // Turned off: a severe breach changes nothing either.
+    const BurstRun off = breach_after_a_lull(0.5, true, 0);
+    EXPECT_FALSE(off.engaged);
+    EXPECT_FALSE(off.after_breach.hold_capacity);
+
+    // A fleet at the static settings that misses its SLO: less capacity was not the cause.
+    FleetFixture fleet(4);
+    MpcConfig c;
+    c.park_hold_s = 0;
+    c.slo_margin = 0.8;
+    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    fleet.set("service.slo_attainment_ratio", 0.5);
+    fleet.push(10);
+    fleet.decide(policy);
+    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+}
+
+TEST(MpcPolicy, AttainmentBehindTheTargetForLongEngagesTheBurstMemory) {
+    // 97% a minute is no severe breach, but kept up while consolidated it leaves the recent attainment
+    // under the 99% target.
+    FleetFixture fleet(4);
+    MpcConfig c;
+    c.park_hold_s = 0;
+    c.slo_margin = 0.8;
+    c.burst_hold_s = 600;
+    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    fleet.set("fleet.arrival_rate_rps", 1);
+    fleet.set("fleet.prompt_tokens_per_s", 1000);
+    fleet.set("fleet.generation_tokens_per_s", 400);
+    fleet.park(3);
+    fleet.set("service.slo_attainment_ratio", 0.97);
+    fleet.push(10);
+    fleet.decide(policy);
+    EXPECT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+
+    // The same minutes at the static capacity (nothing parked, default knobs): not mpc's doing.
+    FleetFixture full(4);
+    MpcPolicy other(c, synthetic_model(knob_space_signature(full.knobs())));
+    full.set("service.slo_attainment_ratio", 0.97);
+    for (int i = 0; i < 5; ++i) {
+        full.push(10);
+        other.decide(full.state(), full.knobs(), {});
+    }
+    EXPECT_FALSE(other.burst_memory_engaged(full.state().now.value()));
+}
+
+TEST(MpcPolicy, BurstMemoryLapsesAfterItsHold) {
+    FleetFixture fleet(4);
+    MpcConfig c;
+    c.park_hold_s = 0;
+    c.slo_margin = 0.8;
+    c.burst_hold_s = 120;
+    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    fleet.set("fleet.arrival_rate_rps", 1);
+    fleet.set("fleet.prompt_tokens_per_s", 1000);
+    fleet.set("fleet.generation_tokens_per_s", 400);
+    fleet.park(3);
+    fleet.set("service.slo_attainment_ratio", 0.5);
+    fleet.push(10);
+    fleet.decide(policy);
+    ASSERT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+    // The fleet serves at full capacity again and the SLO recovers; the memory lasts burst_hold_s from
+    // the last breach blamed on reduced capacity, then lapses.
+    fleet.set_idle(3, false);
+    fleet.set("replica.3.state", 2);
+    fleet.knob("replica.3.active").current = 1;
+    fleet.set("service.slo_attainment_ratio", 1.0);
+    for (int i = 0; i < 11; ++i) {
+        fleet.push(10);
+        fleet.decide(policy);
+    }
+    EXPECT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+    // The last breach blamed on the parked replica was within burst_watch_s of its wake-up.
+    fleet.push(static_cast<int>(c.burst_hold_s));
+    const Decision d = fleet.decide(policy);
+    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+    EXPECT_FALSE(d.hold_capacity);
 }
 
 }  // namespace
