@@ -199,18 +199,33 @@ struct BurstRun {
     Decision after_breach;
     bool engaged = false;
 };
-BurstRun breach_after_a_lull(double attainment, bool reduced, double burst_hold_s = 600) {
-    FleetFixture fleet(4);
+MpcConfig burst_config(double burst_hold_s) {
     MpcConfig c;
     c.park_hold_s = 0;
     c.slo_margin = 0.8;
     c.burst_hold_s = burst_hold_s;
-    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
-    auto load = [&](double rps) {
-        fleet.set("fleet.arrival_rate_rps", rps);
-        fleet.set("fleet.prompt_tokens_per_s", 1000 * rps);
-        fleet.set("fleet.generation_tokens_per_s", 400 * rps);
-    };
+    return c;
+}
+
+void set_load(FleetFixture& fleet, double rps) {
+    fleet.set("fleet.arrival_rate_rps", rps);
+    fleet.set("fleet.prompt_tokens_per_s", 1000 * rps);
+    fleet.set("fleet.generation_tokens_per_s", 400 * rps);
+}
+
+// Light load on a fleet with replica 3 parked, and one minute at `attainment`: the first decision.
+void breach_while_parked(FleetFixture& fleet, MpcPolicy& policy, double attainment) {
+    set_load(fleet, 1);
+    fleet.park(3);
+    fleet.set("service.slo_attainment_ratio", attainment);
+    fleet.push(10);
+    fleet.decide(policy);
+}
+
+BurstRun breach_after_a_lull(double attainment, bool reduced, double burst_hold_s = 600) {
+    FleetFixture fleet(4);
+    MpcPolicy policy(burst_config(burst_hold_s), synthetic_model(knob_space_signature(fleet.knobs())));
+    auto load = [&](double rps) { set_load(fleet, rps); };
     load(14);  // a burst the whole fleet is needed for
     for (int i = 0; i < 6; ++i) {
         fleet.push(10);
@@ -265,10 +280,7 @@ TEST(MpcPolicy, AMildBreachOrOneAtFullCapacityLeavesTheForecastAlone) {
 
     // A fleet at the static settings that misses its SLO: less capacity was not the cause.
     FleetFixture fleet(4);
-    MpcConfig c;
-    c.park_hold_s = 0;
-    c.slo_margin = 0.8;
-    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    MpcPolicy policy(burst_config(600), synthetic_model(knob_space_signature(fleet.knobs())));
     fleet.set("service.slo_attainment_ratio", 0.5);
     fleet.push(10);
     fleet.decide(policy);
@@ -279,18 +291,9 @@ TEST(MpcPolicy, AttainmentBehindTheTargetForLongEngagesTheBurstMemory) {
     // 97% a minute is no severe breach, but kept up while consolidated it leaves the recent attainment
     // under the 99% target.
     FleetFixture fleet(4);
-    MpcConfig c;
-    c.park_hold_s = 0;
-    c.slo_margin = 0.8;
-    c.burst_hold_s = 600;
+    const MpcConfig c = burst_config(600);
     MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
-    fleet.set("fleet.arrival_rate_rps", 1);
-    fleet.set("fleet.prompt_tokens_per_s", 1000);
-    fleet.set("fleet.generation_tokens_per_s", 400);
-    fleet.park(3);
-    fleet.set("service.slo_attainment_ratio", 0.97);
-    fleet.push(10);
-    fleet.decide(policy);
+    breach_while_parked(fleet, policy, 0.97);
     EXPECT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
 
     // The same minutes at the static capacity (nothing parked, default knobs): not mpc's doing.
@@ -306,18 +309,9 @@ TEST(MpcPolicy, AttainmentBehindTheTargetForLongEngagesTheBurstMemory) {
 
 TEST(MpcPolicy, BurstMemoryLapsesAfterItsHold) {
     FleetFixture fleet(4);
-    MpcConfig c;
-    c.park_hold_s = 0;
-    c.slo_margin = 0.8;
-    c.burst_hold_s = 120;
+    const MpcConfig c = burst_config(120);
     MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
-    fleet.set("fleet.arrival_rate_rps", 1);
-    fleet.set("fleet.prompt_tokens_per_s", 1000);
-    fleet.set("fleet.generation_tokens_per_s", 400);
-    fleet.park(3);
-    fleet.set("service.slo_attainment_ratio", 0.5);
-    fleet.push(10);
-    fleet.decide(policy);
+    breach_while_parked(fleet, policy, 0.5);
     ASSERT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
     // The fleet serves at full capacity again and the SLO recovers; the memory lasts burst_hold_s from
     // the last breach blamed on reduced capacity, then lapses.
