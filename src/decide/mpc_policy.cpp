@@ -25,6 +25,7 @@ MpcConfig MpcConfig::from(const core::ConfigSection& section, const std::string&
     c.burst_hold_s = section.number("burst_hold_s", c.burst_hold_s, 0.0, 86400.0);
     c.burst_watch_s = section.number("burst_watch_s", c.burst_watch_s, 0.0, 3600.0);
     c.burst_attainment_drop = section.number("burst_attainment_drop", c.burst_attainment_drop, 0.0, 1.0);
+    c.burst_peak_ratio = section.number("burst_peak_ratio", c.burst_peak_ratio, 0.0, 1000.0);
     return c;
 }
 
@@ -42,6 +43,9 @@ Decision MpcPolicy::hold_static(const act::KnobSpace& knobs, const std::string& 
 }
 
 namespace {
+
+constexpr std::size_t kBurstMinIntervals = 6;  // a minute of intervals before the peak ratio means anything
+constexpr double kBurstMinRequests = 20;       // the peak interval's requests, above Poisson noise
 
 // The model's features for one replica of `n` serving `rps`, `prompt` and `gen` between them at `c`.
 void fill_row(float* x, double rps, double prompt, double gen, int n, const ReplicaConfig& c) {
@@ -80,6 +84,13 @@ void MpcPolicy::learn_feedback(learn::Target target, std::optional<double> obser
     f = std::clamp((1 - m_config.feedback_weight) * f + m_config.feedback_weight * ratio, -limit, limit);
 }
 
+void MpcPolicy::engage_burst_memory(double now_s, const std::string& why) {
+    if (!burst_memory_engaged(now_s)) {
+        spdlog::info("mpc: burst memory engaged for {:.0f} s at t={:.0f} s: {}", m_config.burst_hold_s, now_s, why);
+    }
+    m_burst_until_s = now_s + m_config.burst_hold_s;
+}
+
 void MpcPolicy::learn_burst(double now_s, std::optional<double> attainment, double slo_target, bool reduced,
                             const ObservedLoad& load) {
     if (m_config.burst_hold_s <= 0) return;
@@ -96,9 +107,27 @@ void MpcPolicy::learn_burst(double now_s, std::optional<double> attainment, doub
     const bool severe = attainment && *attainment < slo_target - m_config.burst_attainment_drop;
     // Blamed on reduced capacity only while the reduction is recent: the attainment covers the last minute.
     const bool blamed = m_reduced_s && now_s - *m_reduced_s <= m_config.burst_watch_s;
-    if ((severe || behind) && blamed) m_burst_until_s = now_s + m_config.burst_hold_s;
+    if ((severe || behind) && blamed) {
+        engage_burst_memory(now_s, severe ? "the last minute's SLO attainment fell far under the target with capacity reduced"
+                                          : "the recent SLO attainment is under the target with capacity reduced");
+    }
     while (!m_recent_loads.empty() && m_recent_loads.front().t_s < now_s - m_config.burst_hold_s) m_recent_loads.pop_front();
     if (load.rps && load.prompt && load.gen) m_recent_loads.push_back({now_s, *load.rps, *load.prompt, *load.gen});
+    // The load alone can show a burst: an interval carrying burst_peak_ratio x the recent mean rate, and
+    // too many requests for Poisson noise (a count of mean <= 5 reaches 20 with probability < 1e-6).
+    if (m_config.burst_peak_ratio > 0 && m_recent_loads.size() >= kBurstMinIntervals) {
+        double peak = 0;
+        double sum = 0;
+        for (const LoadPoint& p : m_recent_loads) {
+            peak = std::max(peak, p.rps);
+            sum += p.rps;
+        }
+        const double mean = sum / static_cast<double>(m_recent_loads.size());
+        if (peak > m_config.burst_peak_ratio * mean && peak * m_config.decide_interval_s >= kBurstMinRequests) {
+            engage_burst_memory(now_s, fmt::format("an interval carried {:.1f} requests/s, {:.1f} x the recent mean",
+                                                   peak, peak / mean));
+        }
+    }
 }
 
 Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
@@ -271,7 +300,9 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
         }
     }
     const bool feasible = chosen.has_value();
-    FleetAction target = feasible ? best : least_bad;
+    // Holding capacity for a burst no candidate serves: all of it (the model's "closest" extrapolates
+    // past its data, and under overload it has picked lower batch caps).
+    FleetAction target = feasible ? best : (burst ? FleetAction{grid.replicas, grid.defaults} : least_bad);
 
     // 4. Park only after holding the lower count; wake at once.
     const int up = replicas_up(states);
@@ -288,7 +319,7 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     decision.rationale = fmt::format(
         "mpc: {} {:.2f} req/s, {:.0f} output tok/s -> {} of {} replicas at {:.0f} MHz, batch cap {}, {}{} "
         "(latency bounds x{:.2f} TTFT, x{:.2f} TPOT from observed)",
-        burst ? "recent peak (burst memory: the SLO broke with capacity reduced)" : "forecast", f_rps, f_gen,
+        burst ? "recent peak (burst memory)" : "forecast", f_rps, f_gen,
         target.active, grid.replicas, target.config.clock_mhz, target.config.batch_cap,
         target.config.fp8 != 0 ? "fp8" : "bf16", feasible ? "" : " (no candidate keeps the SLO margin: closest)",
         latency_feedback(Target::p99_ttft_s), latency_feedback(Target::p99_tpot_s));

@@ -13,7 +13,8 @@
 //     the least predicted fleet power (serving replicas' power + parked replicas at `parked_power_w`),
 //     predicting throughput only for the two fewest latency-qualifying replica counts of each setting and
 //     power only for the fewest that keep up;
-//     when none qualifies, the one closest to the SLO with every replica serving;
+//     when none qualifies, the one closest to the SLO with every replica serving (the static settings
+//     while the burst memory is engaged);
 //  4. parks replicas only after the lower count has been chosen for `park_hold_s` (wakes at once), and
 //     rolls the choice out through FleetActuation.
 // A missing, corrupt or foreign model file, or a forecast with no valid data, makes it hold the
@@ -48,17 +49,21 @@ struct MpcConfig {
     // that ratio (smoothed in log space with this weight per decision; 0 turns it off).
     double feedback_weight = 0.2;
     double feedback_limit = 4;       // the ratio is kept within [1/limit, limit]
-    // Burst memory, engaged by outcomes: when the SLO breaks while the fleet runs below the static
-    // capacity (a replica not serving, lower clocks or batch caps; now or within the last `burst_watch_s`),
-    // the plan covers the highest decision-interval load seen over the last `burst_hold_s` rather than the
-    // forecast, for `burst_hold_s`, and composed idle parking steps aside. "Breaks": the last minute's
-    // attainment is more than `burst_attainment_drop` under the target, or the recent attainment (arrivals-
-    // weighted, half-life `burst_hold_s`) is under the target. A load whose bursts outrun a wake-up
-    // (seconds-long spikes several times the minute's mean, as in azure-code) so stops consolidating into
-    // its lulls; a load that keeps its SLO keeps its savings. burst_hold_s = 0 turns it off.
+    // Burst memory: for `burst_hold_s` the plan covers the highest decision-interval load seen over the
+    // last `burst_hold_s` rather than the forecast, and composed idle parking steps aside. Engaged when
+    //  - the SLO breaks while the fleet runs below the static capacity (a replica not serving, lower clocks
+    //    or batch caps; now or within the last `burst_watch_s`). "Breaks": the last minute's attainment is
+    //    more than `burst_attainment_drop` under the target, or the recent attainment (arrivals-weighted,
+    //    half-life `burst_hold_s`) is under the target; or
+    //  - one interval of the last `burst_hold_s` carried more than `burst_peak_ratio` x their mean arrival
+    //    rate (and at least 20 requests), before any breach: a cold start on a bursty service.
+    // A load whose bursts outrun a wake-up (seconds-long spikes several times the minute's mean, as in
+    // azure-code) so stops consolidating into its lulls; a smooth load that keeps its SLO keeps its
+    // savings. burst_hold_s = 0 turns it off.
     double burst_hold_s = 1800;
     double burst_watch_s = 60;
     double burst_attainment_drop = 0.05;  // the shield's "severe" breach (shield.guard.severe_attainment_drop)
+    double burst_peak_ratio = 4;          // 0: only breaches engage the memory
 
     static MpcConfig from(const core::ConfigSection& section, const std::string& default_model_path);
 };
@@ -100,6 +105,8 @@ private:
                                                           std::size_t samples) const;
     // Moves the feedback factor of `target` toward observed / predicted.
     void learn_feedback(learn::Target target, std::optional<double> observed, double predicted);
+    // Engages (or extends) the burst memory; says why in the log when it was not engaged.
+    void engage_burst_memory(double now_s, const std::string& why);
     // Engages the burst memory on a severe breach while capacity is (or just was) reduced, and records
     // this interval's load.
     void learn_burst(double now_s, std::optional<double> attainment, double slo_target, bool reduced,

@@ -307,6 +307,50 @@ TEST(MpcPolicy, AttainmentBehindTheTargetForLongEngagesTheBurstMemory) {
     EXPECT_FALSE(other.burst_memory_engaged(full.state().now.value()));
 }
 
+TEST(MpcPolicy, ABurstInTheLoadEngagesTheMemoryBeforeAnyBreach) {
+    FleetFixture fleet(4);
+    MpcPolicy policy(burst_config(600), synthetic_model(knob_space_signature(fleet.knobs())));
+    auto intervals = [&](double rps, int count) {
+        set_load(fleet, rps);
+        for (int i = 0; i < count; ++i) {
+            fleet.push(10);
+            fleet.decide(policy);
+        }
+    };
+    intervals(1, 10);
+    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+    // 30 requests/s for ten seconds: 300 requests, 30x the mean so far. The SLO never broke.
+    for (int i = 0; i < 4; ++i) {
+        fleet.knob("gpu." + std::to_string(i) + ".sm_clock_cap_hz").current = 1260e6;
+        fleet.knob("replica." + std::to_string(i) + ".batch_cap").current = 64;
+    }
+    intervals(30, 1);
+    set_load(fleet, 1);
+    fleet.push(10);
+    const Decision d = fleet.decide(policy);
+    EXPECT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+    EXPECT_TRUE(d.hold_capacity);
+    // No candidate serves 30 requests/s on 4 replicas of the synthetic model: the static settings, not
+    // the model's closest candidate.
+    for (int i = 0; i < 4; ++i) {
+        EXPECT_EQ(setting_of(d, "gpu." + std::to_string(i) + ".sm_clock_cap_hz"), 1980e6) << d.rationale;
+        EXPECT_EQ(setting_of(d, "replica." + std::to_string(i) + ".batch_cap"), 256) << d.rationale;
+    }
+    EXPECT_EQ(serving_after(d, 4, {}), 4);
+}
+
+TEST(MpcPolicy, ASpikeOfAFewRequestsIsNoBurst) {
+    // 15 requests in one interval against 0.1/s: 15x the mean, but Poisson noise can do that.
+    FleetFixture fleet(4);
+    MpcPolicy policy(burst_config(600), synthetic_model(knob_space_signature(fleet.knobs())));
+    for (const double rps : {0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 1.5, 0.1}) {
+        set_load(fleet, rps);
+        fleet.push(10);
+        fleet.decide(policy);
+    }
+    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+}
+
 TEST(MpcPolicy, BurstMemoryLapsesAfterItsHold) {
     FleetFixture fleet(4);
     const MpcConfig c = burst_config(120);
