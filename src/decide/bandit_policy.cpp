@@ -10,12 +10,6 @@
 namespace joulepilot::decide {
 namespace {
 
-// The service's health in one sample: the larger of p99 TTFT and TPOT over their SLOs, and attainment.
-struct Health {
-    std::optional<double> latency_ratio;
-    std::optional<double> attainment;
-};
-
 class SignalReader {
 public:
     explicit SignalReader(const learn::ObservationWindow& window) {
@@ -26,6 +20,7 @@ public:
         m_ttft = catalog.find("service.ttft_p99_seconds");
         m_tpot = catalog.find("service.tpot_p99_seconds");
         m_attain = catalog.find("service.slo_attainment_ratio");
+        m_arrivals = catalog.find("fleet.arrival_rate_rps");
     }
     static std::optional<double> value(const sense::Observation& o, std::optional<std::size_t> i) {
         if (!i) return std::nullopt;
@@ -36,17 +31,25 @@ public:
     [[nodiscard]] std::optional<double> tokens(const sense::Observation& o) const {
         return value(o, m_tokens);
     }
-    [[nodiscard]] Health health(const sense::Observation& o, const Constraints& constraints) const {
-        Health h;
-        if (const auto v = value(o, m_ttft)) h.latency_ratio = *v / constraints.slo_ttft.value();
+    [[nodiscard]] std::optional<double> attainment(const sense::Observation& o) const {
+        return value(o, m_attain);
+    }
+    [[nodiscard]] bool has_arrivals() const { return m_arrivals.has_value(); }
+    [[nodiscard]] std::optional<double> arrivals(const sense::Observation& o) const {
+        return value(o, m_arrivals);
+    }
+    // The larger of p99 TTFT and TPOT over their SLOs (reported, not judged).
+    [[nodiscard]] std::optional<double> latency_ratio(const sense::Observation& o,
+                                                      const Constraints& constraints) const {
+        std::optional<double> ratio;
+        if (const auto v = value(o, m_ttft)) ratio = *v / constraints.slo_ttft.value();
         if (const auto v = value(o, m_tpot))
-            h.latency_ratio = std::max(h.latency_ratio.value_or(0), *v / constraints.slo_tpot.value());
-        h.attainment = value(o, m_attain);
-        return h;
+            ratio = std::max(ratio.value_or(0), *v / constraints.slo_tpot.value());
+        return ratio;
     }
 
 private:
-    std::optional<std::size_t> m_power, m_tokens, m_ttft, m_tpot, m_attain;
+    std::optional<std::size_t> m_power, m_tokens, m_ttft, m_tpot, m_attain, m_arrivals;
 };
 
 // What the samples of a window strictly after some time saw (each sample covers the sense interval
@@ -57,7 +60,6 @@ struct TrialReading {
     std::size_t energy_samples = 0;
     double latency_sum = 0;  // p99 / SLO, summed over samples that have it
     std::size_t latency_samples = 0;
-    double attainment = 1;  // lowest SLO attainment seen
 };
 
 TrialReading read_trial(const learn::ObservationWindow& window, double after_s,
@@ -74,35 +76,50 @@ TrialReading read_trial(const learn::ObservationWindow& window, double after_s,
             r.token_sum += *g;
             ++r.energy_samples;
         }
-        const Health h = read.health(o, constraints);
-        if (h.latency_ratio) {
-            r.latency_sum += *h.latency_ratio;
+        if (const auto ratio = read.latency_ratio(o, constraints)) {
+            r.latency_sum += *ratio;
             ++r.latency_samples;
         }
-        if (h.attainment) r.attainment = std::min(r.attainment, *h.attainment);
     }
     return r;
 }
 
-// The first sample after `after_s` at which the service breaks the SLO itself: p99 above it, or
-// attainment below the target. Those signals cover the last `latency_window_s`, so before
-// `window_turned_s` (the move plus that window) a sample counts only where it is worse than at the move:
-// until then the window still holds requests served under the previous setting.
-std::optional<Health> hard_breach(const learn::ObservationWindow& window, double after_s,
-                                  double window_turned_s, double ratio_at_move, double attainment_at_move,
-                                  const Constraints& constraints) {
+// The requests that arrived in (from_s, to_s], from the samples' arrival rates (each sample covers the
+// interval since the one before it); without an arrival signal, the seconds (a time weight). Arrivals,
+// not completions: on a load steady over a minute they are the same count.
+double requests_between(const learn::ObservationWindow& window, double from_s, double to_s) {
+    const SignalReader read(window);
+    double total = 0;
+    for (std::size_t i = 1; i < window.size(); ++i) {
+        const double t = window.at(i).time.value();
+        if (t <= from_s || t > to_s) continue;
+        const double dt = t - std::max(from_s, window.at(i - 1).time.value());
+        if (!read.has_arrivals()) {
+            total += dt;
+        } else if (const auto rate = read.arrivals(window.at(i)); rate && *rate > 0) {
+            total += *rate * dt;
+        }
+    }
+    return total;
+}
+
+// The first sample after `after_s` whose SLO attainment is under `floor` (a severe minute: the target
+// less the severe drop). Attainment covers the last `latency_window_s`, so before `window_turned_s` (the
+// move plus that window) a sample counts only where it is worse than at the move: until then the window
+// still holds requests served under the previous setting. When the service was already under the target
+// at the move (`leftover`: a bad arm's queue still draining, its misses still finishing), nothing counts
+// before the window has turned over: the misses keep growing after the move, and they are not the new
+// arm's.
+std::optional<double> severe_minute(const learn::ObservationWindow& window, double after_s,
+                                    double window_turned_s, double attainment_at_move, bool leftover,
+                                    double floor) {
     const SignalReader read(window);
     for (std::size_t i = 0; i < window.size(); ++i) {
         const sense::Observation& o = window.at(i);
         const double t = o.time.value();
         if (t <= after_s) continue;
-        const Health h = read.health(o, constraints);
-        const bool turned = t >= window_turned_s;
-        const bool slow =
-            h.latency_ratio && *h.latency_ratio > 1 && (turned || *h.latency_ratio > ratio_at_move);
-        const bool missing = h.attainment && *h.attainment < constraints.slo_target &&
-                             (turned || *h.attainment < attainment_at_move);
-        if (slow || missing) return h;
+        const auto a = read.attainment(o);
+        if (a && *a < floor && (t >= window_turned_s || (!leftover && *a < attainment_at_move))) return a;
     }
     return std::nullopt;
 }
@@ -150,7 +167,9 @@ BanditConfig BanditConfig::from(const core::ConfigSection& section, const std::s
     c.latency_window_s = section.number("latency_window_s", c.latency_window_s, 0, 3600);
     c.blocked_s = section.number("blocked_s", c.blocked_s, 0, 86400);
     c.slo_margin = section.number("slo_margin", c.slo_margin, 0.05, 1.0);
-    c.expand_margin = section.number("expand_margin", c.expand_margin, 0.0, 1.0);
+    c.severe_attainment_drop = section.number("severe_attainment_drop", c.severe_attainment_drop, 0.0, 1.0);
+    c.expand_miss_share = section.number("expand_miss_share", c.expand_miss_share, 0.0, 1.0);
+    c.attainment_sd = section.number("attainment_sd", c.attainment_sd, 0.0, 1.0);
     c.prior_sd_ratio = section.number("prior_sd_ratio", c.prior_sd_ratio, 0.001, 10);
     c.noise_sd_ratio = section.number("noise_sd_ratio", c.noise_sd_ratio, 0.001, 10);
     c.seed = static_cast<unsigned>(section.integer("seed", 1, 0, 1 << 30));
@@ -253,13 +272,19 @@ std::vector<std::size_t> BanditPolicy::safe_set(const std::vector<bool>& predict
     std::vector<std::size_t> safe;
     for (std::size_t a = 0; a < m_arms.size(); ++a) {
         if (m_post[a].unsafe) continue;
-        bool ok = a == m_default || m_post[a].observed_safe || (!predicted_ok.empty() && predicted_ok[a]);
-        // Expansion next to arms observed well inside the SLO, with or without the model: the model's
-        // latency bounds are wide (docs/benchmarks.md), and where it clears nothing the bandit must still
-        // be able to move one step at a time.
+        // Tried and not set aside: safe, or under the target by less than one trial's noise (retried).
+        bool ok = a == m_default || m_post[a].observed_safe || m_post[a].judged > 0 ||
+                  (!predicted_ok.empty() && predicted_ok[a]);
+        // Expansion next to arms observed well inside the SLO (missing at most expand_miss_share of the
+        // budget), with or without the model: the model's latency bounds are wide (docs/benchmarks.md),
+        // and where it clears nothing the bandit must still be able to move one step at a time.
+        const double floor = 1 - m_config.expand_miss_share * (1 - m_slo_target);
         for (std::size_t b = 0; b < m_arms.size() && !ok; ++b) {
-            ok = m_post[b].observed_safe && !m_post[b].unsafe &&
-                 m_post[b].worst_latency_ratio <= m_config.expand_margin && neighbours(a, b);
+            const ArmPosterior& pb = m_post[b];
+            // Its attainment less one trial-noise sd / sqrt(trials): one good minute is not enough.
+            const double lower = pb.attainment().value_or(0) -
+                                 (pb.judged > 0 ? m_config.attainment_sd / std::sqrt(pb.judged) : 0);
+            ok = pb.observed_safe && !pb.unsafe && lower + 1e-12 >= floor && neighbours(a, b);
         }
         if (ok) safe.push_back(a);
     }
@@ -342,9 +367,36 @@ void BanditPolicy::accumulate(const learn::ObservationWindow& window, double now
     t.energy_samples += r.energy_samples;
     t.latency_sum += r.latency_sum;
     t.latency_samples += r.latency_samples;
-    t.attainment = std::min(t.attainment, r.attainment);
+    // Attainment over the measured time: whenever a whole service window has passed since the stretch
+    // covered so far, the sample that ends it speaks for the requests that arrived since.
+    const SignalReader read(window);
+    for (std::size_t i = 0; i < window.size(); ++i) {
+        const sense::Observation& o = window.at(i);
+        const double at = o.time.value();
+        if (at <= from || at > now) continue;
+        const auto a = read.attainment(o);
+        if (!a) continue;
+        t.last_attainment = a;
+        if (at + 1e-9 >= t.covered_until_s + m_config.latency_window_s) {
+            const double n = requests_between(window, t.covered_until_s, at);
+            t.requests += n;
+            t.missed += (1 - std::clamp(*a, 0.0, 1.0)) * n;
+            t.covered_until_s = at;
+        }
+    }
     t.measured_s += now - from;
     t.measured_until_s = now;
+}
+
+void BanditPolicy::close_attainment(const learn::ObservationWindow& window) {
+    Trial& t = *m_trial;
+    if (!t.last_attainment || t.measured_until_s <= t.covered_until_s) return;
+    // A trial shorter than the window (or its tail past the last whole window): the latest sample's
+    // window reaches back before the stretch, so it speaks for it only approximately.
+    const double n = requests_between(window, t.covered_until_s, t.measured_until_s);
+    t.requests += n;
+    t.missed += (1 - std::clamp(*t.last_attainment, 0.0, 1.0)) * n;
+    t.covered_until_s = t.measured_until_s;
 }
 
 Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpace& knobs,
@@ -355,9 +407,9 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
         decision.rationale = "bandit: no replica.<i>.active knobs; nothing to tune";
         return decision;
     }
-    // Every move is announced with the bound the bandit enforces itself (a trial whose p99 goes above the
-    // SLO is cut short), so the shield's SLO guard judges the move against that, not against the window
-    // before it.
+    // Every move is announced with what an arm that meets the SLO for the target share of its requests
+    // promises, p99 at most the SLO, so the shield's SLO guard judges the move against that, not against
+    // the window before it.
     decision.predicted.p99_ttft = constraints.slo_ttft;
     decision.predicted.p99_tpot = constraints.slo_tpot;
     const std::vector<int> states = replica_states(state.window, m_replicas);
@@ -383,6 +435,7 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
     }
 
     const double now = state.now.value();
+    m_slo_target = constraints.slo_target;
     std::string report;
     if (m_trial) {
         Trial& t = *m_trial;
@@ -390,11 +443,13 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
         ArmPosterior& post = m_post[arm];
         const int count = holding(knobs, arm);
         const bool holds = count == m_replicas;
-        // The SLO itself is checked at every decision from 10 s after the draw (or the settle time, if
-        // shorter), whether or not the shield has applied the arm everywhere yet: a breach is cut short.
-        const auto breach = hard_breach(state.window, t.drawn_s + std::min(m_config.settle_s, 10.0),
-                                        t.drawn_s + m_config.latency_window_s, t.ratio_at_draw,
-                                        t.attainment_at_draw, constraints);
+        // A severe minute is looked for at every decision from 10 s after the draw (or the settle time,
+        // if shorter), whether or not the shield has applied the arm everywhere yet: it cuts the trial.
+        // Milder misses are judged over the trial's requests at its end.
+        const auto severe = severe_minute(state.window, t.drawn_s + std::min(m_config.settle_s, 10.0),
+                                          t.drawn_s + m_config.latency_window_s, t.attainment_at_draw,
+                                          t.attainment_at_draw < constraints.slo_target,
+                                          constraints.slo_target - m_config.severe_attainment_drop);
         if (count < t.most_holding) {
             // Fewer replicas hold the arm than before, though the bandit kept asking for it: the shield's
             // SLO guard rolled it back (the whole move, or its canary). It judged the arm harmful; the
@@ -404,12 +459,12 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
             if (arm != m_default) post.unsafe = true;
             report = fmt::format("{} was rolled back by the shield: marked unsafe; ", label(arm));
             m_trial.reset();
-        } else if (breach && arm != m_default) {
+        } else if (severe && arm != m_default) {
             post.unsafe = true;
-            post.worst_latency_ratio = std::max(post.worst_latency_ratio, breach->latency_ratio.value_or(0));
+            post.observed_safe = false;
             report =
-                fmt::format("{} broke the SLO (p99 {:.2f} x SLO, attainment {:.3f}): marked unsafe; ",
-                            label(arm), breach->latency_ratio.value_or(0), breach->attainment.value_or(1));
+                fmt::format("{} had a severe minute (SLO attainment {:.3f}, target {:.3f}): marked unsafe; ",
+                            label(arm), *severe, constraints.slo_target);
             m_trial.reset();
         } else if (!t.held_since_s && !holds && now - t.drawn_s + 1e-9 >= m_config.apply_timeout_s) {
             // The shield did not put it on every replica in time (a back-off, a canary that did not
@@ -425,6 +480,7 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
                 t.held_since_s = now;
                 t.measure_from_s = now + m_config.settle_s;
                 t.measured_until_s = now;
+                t.covered_until_s = t.measure_from_s;
             }
             if (t.held_since_s) accumulate(state.window, now, constraints);
             if (!t.held_since_s || t.measured_s + 1e-9 < m_config.dwell_s) {
@@ -437,16 +493,32 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
                                       label(arm), now - t.drawn_s);
                 return decision;
             }
-            // The trial's p99 over the SLO, averaged over its measured samples: one 60 s window's p99
-            // rests on a few dozen requests, so the margin is judged on the mean, the SLO on every sample.
+            // Safety is what the SLO says: the share of the arm's requests, over all its trials, that met
+            // it, against the target. A minute's p99 above the SLO is no breach on its own: an arm that
+            // meets the SLO for 99% of its requests may have such minutes (docs/benchmarks.md).
+            close_attainment(state.window);
+            post.requests += t.requests;
+            post.missed += t.missed;
             const double ratio =
                 t.latency_samples > 0 ? t.latency_sum / static_cast<double>(t.latency_samples) : 0;
             post.worst_latency_ratio = std::max(post.worst_latency_ratio, ratio);
-            if (ratio <= m_config.slo_margin && t.attainment >= constraints.slo_target) {
-                post.observed_safe = true;
-            } else if (arm != m_default) {
+            if (t.requests > 0) ++post.judged;
+            const std::optional<double> attained = post.attainment();
+            const double noise = post.judged > 0 ? m_config.attainment_sd / std::sqrt(post.judged) : 0;
+            post.observed_safe = attained.value_or(1) >= constraints.slo_target;
+            if (attained && *attained + noise < constraints.slo_target && arm != m_default)
                 post.unsafe = true;
-            }
+            const std::string slo =
+                attained ? fmt::format(
+                               "SLO met by {:.2f}% of this trial's requests, {:.2f}% of {:.0f} over its "
+                               "trials (estimated){}",
+                               t.requests > 0 ? 100 * (1 - t.missed / t.requests) : 100.0, 100 * *attained,
+                               post.requests,
+                               post.unsafe          ? ", under the target: marked unsafe"
+                               : post.observed_safe ? ""
+                                                    : ", under the target by less than a trial's noise: "
+                                                      "tried again before it is judged")
+                         : std::string("no SLO attainment measured");
             // Below one token/s per sample the ratio is noise (an idle fleet), not an energy per token.
             if (t.energy_samples > 0 && t.token_sum > static_cast<double>(t.energy_samples)) {
                 const double jpt = t.power_sum / t.token_sum;
@@ -457,11 +529,10 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
                 }
                 post.observe(jpt, std::pow(m_config.noise_sd_ratio * jpt, 2));
                 report = fmt::format(
-                    "{}: {:.3f} J/token, p99 {:.2f} x SLO{} (posterior {:.3f} +- {:.3f}, {} trials); ",
-                    label(arm), jpt, ratio, post.unsafe ? ", above the margin: marked unsafe" : "", post.mean,
-                    std::sqrt(post.var), post.trials);
+                    "{}: {:.3f} J/token, mean p99 {:.2f} x SLO, {} (posterior {:.3f} +- {:.3f}, {} trials); ",
+                    label(arm), jpt, ratio, slo, post.mean, std::sqrt(post.var), post.trials);
             } else {
-                report = fmt::format("{}: no tokens measured; ", label(arm));
+                report = fmt::format("{}: no tokens measured, {}; ", label(arm), slo);
             }
             m_trial.reset();
         }
@@ -473,6 +544,20 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
     std::erase_if(safe, [&](std::size_t a) { return a != m_default && m_post[a].blocked_until_s > now; });
     std::size_t best = m_default;
     double best_draw = std::numeric_limits<double>::infinity();
+    // A bad trial's misses are still in the service's attainment window: back to the default arm (the
+    // shield never judges a move toward the defaults) until the window is at the target again, or the
+    // guard would roll back the next arm for misses that are not its own.
+    const std::optional<double> now_attained =
+        state.window.empty() ? std::nullopt : SignalReader(state.window).attainment(state.window.latest());
+    const bool recovering = now_attained && *now_attained < constraints.slo_target;
+    if (recovering) {
+        // Staying on the arm every replica holds is no move (nothing for the guard to judge): it and
+        // the default are the choices.
+        std::erase_if(safe, [&](std::size_t a) { return a != m_default && holding(knobs, a) != m_replicas; });
+        report +=
+            fmt::format("service attainment {:.2f}% is under the target: no new arm until it recovers; ",
+                        100 * *now_attained);
+    }
     for (const std::size_t a : safe) {
         const ArmPosterior& p = m_post[a];
         // An arm never measured and with no prior gets a draw below every measured one: try it first.
@@ -494,9 +579,7 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
     next.arm = best;
     next.drawn_s = now;
     if (!state.window.empty()) {
-        const Health h = SignalReader(state.window).health(state.window.latest(), constraints);
-        next.ratio_at_draw = h.latency_ratio.value_or(0);
-        next.attainment_at_draw = h.attainment.value_or(1);
+        next.attainment_at_draw = SignalReader(state.window).attainment(state.window.latest()).value_or(1);
     }
     next.most_holding = holding(knobs, best);
     if (next.most_holding == m_replicas) {
@@ -504,6 +587,7 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
         next.held_since_s = now;
         next.measure_from_s = now;
         next.measured_until_s = now;
+        next.covered_until_s = now;
     }
     m_trial = next;
     apply(best);

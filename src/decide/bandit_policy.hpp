@@ -4,26 +4,36 @@
 // fleet's energy per output token. A trial draws an arm and asks for it; the safety shield may canary it
 // (one replica first), refuse it (back-off) or roll it back, so a trial measures only while every
 // replica holds the arm: from the first decision that finds every replica's knobs at the arm, plus
-// `settle_s` after a change, for `dwell_s`, fleet power over generated tokens/s and the service's p99
-// TTFT/TPOT and SLO attainment. An arm the shield does not apply everywhere within `apply_timeout_s` is
-// set aside for `blocked_s`; an arm the shield rolls back is marked unsafe.
+// `settle_s` after a change, for `dwell_s`, fleet power over generated tokens/s and the share of
+// requests meeting the SLO (the service's attainment over its last `latency_window_s`, one window per
+// stretch of the trial, weighted by the requests that arrived in it). An arm the shield does not apply
+// everywhere within `apply_timeout_s` is set aside for `blocked_s`; an arm the shield rolls back is
+// marked unsafe.
 //
-// Safety: the next arm is drawn only from the safe set:
-//  - never an arm whose trial broke the SLO (a sample with p99 TTFT or TPOT above the SLO or attainment
-//    below the target: the trial is cut short at the next decision), whose trial's mean p99 was above
-//    `slo_margin` x the SLO, or that the shield's SLO guard rolled back. The service's p99 and attainment
-//    cover the last `latency_window_s`, so until that window has turned over after a move, only a
-//    sample worse than at the move counts against the new arm;
-//  - the default arm, arms observed safe, and grid neighbours (one step of clock or batch cap) of an arm
-//    observed with mean p99s under `expand_margin` x the SLO (SafeOpt-style expansion under a
-//    smoothness assumption);
+// Safety is judged on what the SLO says: the fraction of requests meeting it, against the target.
+// The next arm is drawn only from the safe set:
+//  - never an arm whose measured requests, over all its n trials, met the SLO less often than the target
+//    by more than `attainment_sd` / sqrt(n) (estimated: attainment x arrivals per window; one trial is a
+//    minute of bursty requests, so a first trial just under the target is tried again before the arm is
+//    judged), one the shield's SLO guard rolled back, or one whose trial hit a severe minute
+//    (attainment more than `severe_attainment_drop` under the target: the trial is cut short at the
+//    next decision). A single minute's p99 above the SLO is no breach: an arm that meets the SLO for 99%
+//    of its requests over its trials may still have such minutes. The service's attainment covers the
+//    last `latency_window_s`, so until that window has turned over after a move, only a sample worse
+//    than at the move counts against the new arm (none, if the service was under the target at the move);
+//  - the default arm, arms tried and not set aside, and grid neighbours (one step of clock or batch cap)
+//    of an arm observed missing at most `expand_miss_share` of the SLO's miss budget, less one trial's
+//    noise (SafeOpt-style expansion under a smoothness assumption);
 //  - with the learned energy model (`joulepilot train model`), also arms whose conformal upper bounds of
 //    p99 TTFT and TPOT at the observed load stay under `slo_margin` x the SLO and that keep up with it.
 //    The model's power / token also gives each untried arm its prior: the model's shape, scaled to the
 //    level measured on the arms tried so far. Without it (missing or foreign file: said once, then the
 //    policy goes on) every prior is flat and untried arms are tried first.
-// Every move is announced to the shield's SLO guard with the bound the bandit enforces itself: p99 TTFT
-// and TPOT at most the SLO.
+// While the service's attainment window is under the target (a bad trial's misses still in it), the next
+// trial is the arm every replica holds (no move) or the default (a move the shield never judges): the
+// guard would blame those misses on any other move.
+// Every move is announced to the shield's SLO guard with p99 TTFT and TPOT at most the SLO (what an arm
+// that meets the SLO for the target share of requests promises).
 // Owned by the loop thread; deterministic for a given `seed`.
 
 #include <memory>
@@ -48,8 +58,18 @@ struct BanditConfig {
     double apply_timeout_s = 90;   // an arm not held by every replica this long after it was drawn ...
     double blocked_s = 600;        // ... is not drawn again for this long (the shield refused or delayed it)
     double latency_window_s = 60;  // the service's p99 / attainment signals cover this much past
-    double slo_margin = 0.8;       // a trial whose mean p99 is above margin x SLO marks the arm unsafe
-    double expand_margin = 0.7;    // neighbours of arms observed with p99 under this x SLO may be tried
+    double slo_margin = 0.8;       // the model clears an arm whose p99 upper bounds are under margin x SLO
+    // A minute whose attainment is this far under the target cuts the trial and sets the arm aside.
+    double severe_attainment_drop = 0.05;
+    // Neighbours of an arm observed missing at most this share of the miss budget (1 - target) may be
+    // tried: 0.5 at a 99% target = neighbours of arms that met the SLO for >= 99.5% of requests.
+    double expand_miss_share = 0.5;
+    // The spread (sd) of one trial's attainment around the arm's own: one minute's requests come in
+    // bursts, so an arm that meets 99.3% over half an hour has minutes under 99% (60 s trials of 1500 MHz
+    // at three quarters of the fleet spread 0.77 points, docs/benchmarks.md). An arm is set aside once its
+    // attainment over its n trials plus attainment_sd / sqrt(n) is still under the target, and expanded
+    // from once it minus that leaves at least 1 - expand_miss_share of the budget.
+    double attainment_sd = 0.0075;
     double prior_sd_ratio = 0.08;  // prior sd of energy/token as a fraction of the (scaled) model prediction
     double noise_sd_ratio = 0.08;  // measurement noise of one trial, as a fraction of its value
     // `fixed = "<clock MHz>,<batch cap>"`: hold that one arm, no learning (the benchmark's fixed settings).
@@ -65,14 +85,21 @@ struct ArmPosterior {
     double var = 1e12;  // effectively flat until warm-started or observed
     int trials = 0;
     double observed_sum = 0;         // of the trials' measurements (J/token), for the model priors' level
-    bool unsafe = false;             // broke the SLO, was above the margin on average, or was rolled back
-    bool observed_safe = false;      // a trial kept them
-    double worst_latency_ratio = 0;  // the largest trial-mean p99 / SLO (or a breaching sample's)
+    bool unsafe = false;             // missed the SLO's target, hit a severe minute, or was rolled back
+    bool observed_safe = false;      // its measured requests met the SLO at least as often as the target
+    double requests = 0;             // requests measured over its trials (estimated from arrivals)
+    double missed = 0;               // of which missed the SLO (estimated: (1 - attainment) x requests)
+    int judged = 0;                  // trials whose attainment was measured
+    double worst_latency_ratio = 0;  // the largest trial-mean p99 / SLO (reported, not judged)
     int rollbacks = 0;               // trials the shield's SLO guard rolled back
     int not_applied = 0;             // trials the shield did not apply on every replica in time
     double blocked_until_s = -1;     // not drawn before this time (seconds on the loop's clock)
 
     void observe(double value, double noise_var);
+    // The share of its measured requests that met the SLO; nothing before any were measured.
+    [[nodiscard]] std::optional<double> attainment() const {
+        return requests > 0 ? std::optional<double>(1 - missed / requests) : std::nullopt;
+    }
 };
 
 class BanditPolicy final : public Policy {
@@ -119,15 +146,22 @@ private:
         std::size_t energy_samples = 0;
         double latency_sum = 0;  // p99 / SLO summed over the measured samples
         std::size_t latency_samples = 0;
-        double attainment = 1;          // lowest SLO attainment among them
-        double ratio_at_draw = 0;       // the service's p99 / SLO when the arm was drawn
-        double attainment_at_draw = 1;  // and its SLO attainment
+        // Requests (estimated) and misses over the measured time: each stretch of it is weighed by the
+        // attainment of the service window that ends with it. Covered up to `covered_until_s`.
+        double requests = 0;
+        double missed = 0;
+        double covered_until_s = 0;
+        std::optional<double> last_attainment;  // the latest measured sample's, for the uncovered tail
+        double attainment_at_draw = 1;          // the service's SLO attainment when the arm was drawn
     };
 
     void set_up(const act::KnobSpace& knobs);
     // How many replicas' knobs hold this arm's setting (in the knob groups the bandit tunes).
     [[nodiscard]] int holding(const act::KnobSpace& knobs, std::size_t arm) const;
     void accumulate(const learn::ObservationWindow& window, double now, const Constraints& constraints);
+    // Ends the measured trial's attainment: the stretch not yet covered by a whole service window takes
+    // the latest sample's attainment.
+    void close_attainment(const learn::ObservationWindow& window);
     std::vector<bool> predict(const learn::ObservationWindow& window, const Constraints& constraints,
                               int replicas);
     bool neighbours(std::size_t a, std::size_t b) const;
@@ -146,6 +180,7 @@ private:
     std::vector<double> m_model_jpt;  // the model's latest energy per token for each arm (J)
     std::size_t m_default = 0;
     int m_replicas = 0;
+    double m_slo_target = 0.99;  // the constraints' attainment target, as of the latest decision
     std::optional<Trial> m_trial;
     std::mt19937_64 m_rng;
 };

@@ -24,6 +24,9 @@ BanditConfig no_model_config() {
     c.space.batch_caps = {128, 256};
     c.dwell_s = 30;
     c.settle_s = 10;
+    // One trial's attainment noise: small enough that one perfect trial lets the safe set grow (the
+    // default, 0.0075, needs three).
+    c.attainment_sd = 0.005;
     return c;
 }
 
@@ -108,34 +111,29 @@ TEST(BanditPolicy, SafeSetGrowsOnlyToNeighboursOfArmsWellInsideTheSlo) {
     EXPECT_FALSE(has(1500, 128));  // diagonal
 }
 
-TEST(BanditPolicy, NoExpansionFromAnArmCloseToTheSlo) {
+TEST(BanditPolicy, NoExpansionFromAnArmThatSpendsMostOfTheMissBudget) {
     FleetFixture fleet(2);
-    fleet.set("service.ttft_p99_seconds", 0.75);  // 0.75 x SLO: safe, but above expand_margin 0.7
+    fleet.set("service.slo_attainment_ratio", 0.993);  // meets 99%, but misses 0.7% > half the 1% budget
     fleet.push(5);
     BanditPolicy policy(no_model_config());
     fleet.apply(fleet.decide(policy));
     fleet.push(30);
     fleet.apply(fleet.decide(policy));
+    const std::size_t home = arm_index(policy, 1980, 256);
+    EXPECT_TRUE(policy.posteriors()[home].observed_safe);
+    EXPECT_NEAR(policy.posteriors()[home].attainment().value_or(0), 0.993, 1e-9);
     EXPECT_EQ(policy.safe_set({}).size(), 1U);
 }
 
-TEST(BanditPolicy, AnArmThatBreaksTheSloIsCutShortAndNeverTriedAgain) {
+TEST(BanditPolicy, ExpansionIsJudgedOnAttainmentNotOnP99) {
     FleetFixture fleet(2);
+    fleet.set("service.ttft_p99_seconds", 0.95);  // close to the SLO, but every request meets it
     fleet.push(5);
     BanditPolicy policy(no_model_config());
     fleet.apply(fleet.decide(policy));
     fleet.push(30);
-    fleet.apply(fleet.decide(policy));  // second trial: a neighbour (untried arms are tried first)
-    const std::size_t trial = *policy.current_arm();
-    ASSERT_NE(policy.arms()[trial], (ReplicaConfig{}));
-    fleet.set("service.ttft_p99_seconds", 1.2);  // above the SLO, and worse than at the move
-    fleet.push(12);
-    const Decision d = fleet.decide(policy);
-    EXPECT_TRUE(policy.posteriors()[trial].unsafe);
-    EXPECT_NE(d.rationale.find("unsafe"), std::string::npos) << d.rationale;
-    EXPECT_NE(policy.current_arm(), trial);
-    const std::vector<std::size_t> safe = policy.safe_set({});
-    EXPECT_EQ(std::find(safe.begin(), safe.end(), trial), safe.end());
+    fleet.apply(fleet.decide(policy));
+    EXPECT_EQ(policy.safe_set({}).size(), 3U);  // the default and its two grid neighbours
 }
 
 // Applies only the settings of knobs whose name starts with `prefix` (a shield canary on one replica).
@@ -291,47 +289,180 @@ TEST(BanditPolicy, AnnouncesTheSloItEnforcesWithEveryMove) {
     EXPECT_DOUBLE_EQ(next.predicted.p99_tpot->value(), 0.05);
 }
 
-TEST(BanditPolicy, ALatencyLeftOverFromThePreviousArmIsNotBlamedOnTheNewOne) {
+TEST(BanditPolicy, ASevereMinuteCutsTheTrialAndTheArmIsNeverTriedAgain) {
     FleetFixture fleet(2);
-    BanditPolicy policy(no_model_config());  // latency_window_s 60
-    fleet.push(5);
-    fleet.apply(fleet.decide(policy));
-    fleet.push(29);
-    fleet.set("service.ttft_p99_seconds", 1.1);  // the previous setting's slow requests, in the p99 window
-    fleet.push(1);
-    Decision d = fleet.decide(policy);  // the default's trial ends (mean p99 well inside); a neighbour next
-    const std::size_t arm = *policy.current_arm();
-    ASSERT_NE(policy.arms()[arm], (ReplicaConfig{}));
-    fleet.apply(d);
-    fleet.push(30);  // still 1.1, but no worse than at the move and the window has not turned over
-    fleet.decide(policy);
-    EXPECT_FALSE(policy.posteriors()[arm].unsafe);
-    EXPECT_EQ(policy.current_arm(), arm);
-    fleet.push(35);  // 65 s after the move: the window holds only the new arm's requests now
-    fleet.decide(policy);
-    EXPECT_TRUE(policy.posteriors()[arm].unsafe);
-}
-
-TEST(BanditPolicy, ATrialWhoseMeanP99IsAboveTheMarginIsNotCutShortButMarkedUnsafe) {
-    FleetFixture fleet(2);
-    BanditPolicy policy(no_model_config());  // slo_margin 0.8, dwell 30 s, settle 10 s
+    BanditPolicy policy(no_model_config());  // severe: attainment under 0.99 - 0.05
     Decision d;
     const std::size_t arm = start_second_trial(fleet, policy, d);
     fleet.apply(d);
-    fleet.set("service.ttft_p99_seconds", 0.9);  // inside the SLO, above the margin
-    fleet.push(10);
-    fleet.decide(policy);  // held: measuring from settle on
-    fleet.push(20);
-    fleet.decide(policy);
-    EXPECT_EQ(policy.current_arm(), arm) << "0.9 x SLO is no breach: the trial goes on";
-    EXPECT_FALSE(policy.posteriors()[arm].unsafe);
-    fleet.push(20);
-    fleet.decide(policy);  // 30 s measured: the trial ends
+    fleet.set("service.slo_attainment_ratio", 0.90);  // worse than at the move
+    fleet.push(12);                                   // checked from 10 s after the draw
+    const Decision cut = fleet.decide(policy);
+    EXPECT_TRUE(policy.posteriors()[arm].unsafe);
+    EXPECT_EQ(policy.posteriors()[arm].trials, 0) << "cut at once, not measured to the end";
+    EXPECT_NE(cut.rationale.find("severe minute"), std::string::npos) << cut.rationale;
+    EXPECT_NE(policy.current_arm(), arm);
+    const std::vector<std::size_t> safe = policy.safe_set({});
+    EXPECT_EQ(std::find(safe.begin(), safe.end(), arm), safe.end());
+}
+
+TEST(BanditPolicy, WhileTheServiceWindowIsUnderTheTargetNoNewArmIsDrawn) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());
+    Decision d;
+    const std::size_t cut = start_second_trial(fleet, policy, d);
+    fleet.apply(d);
+    fleet.set("service.slo_attainment_ratio", 0.90);
+    fleet.push(12);
+    d = fleet.decide(policy);  // severe: cut, with 0.90 still in the service's window
+    ASSERT_TRUE(policy.posteriors()[cut].unsafe);
+    // The other neighbour of the default is safe and untried (it would be drawn first), but the guard
+    // would blame the cut arm's misses on it: back to the default instead.
+    const std::size_t home = arm_index(policy, 1980, 256);
+    EXPECT_EQ(policy.current_arm(), home);
+    EXPECT_EQ(policy.safe_set({}).size(), 2U);
+    EXPECT_NE(d.rationale.find("no new arm until it recovers"), std::string::npos) << d.rationale;
+    fleet.apply(d);
+    fleet.set("service.slo_attainment_ratio", 1.0);  // recovered
+    for (int i = 0; i < 6 && policy.current_arm() == home; ++i) {
+        fleet.push(10);
+        fleet.apply(fleet.decide(policy));
+    }
+    EXPECT_NE(policy.current_arm(), home) << "once the window is back at the target, exploring goes on";
+    EXPECT_NE(policy.current_arm(), cut);
+}
+
+// Runs the second trial's arm with the service at `attainment` and p99 TTFT alternating between the
+// two values every second, to its end; returns the arm.
+std::size_t run_second_trial(FleetFixture& fleet, BanditPolicy& policy, double attainment, double ttft_a,
+                             double ttft_b) {
+    Decision d;
+    const std::size_t arm = start_second_trial(fleet, policy, d);
+    fleet.apply(d);
+    fleet.set("service.slo_attainment_ratio", attainment);
+    const auto ten_seconds = [&] {
+        for (int s = 0; s < 10; ++s) {
+            fleet.set("service.ttft_p99_seconds", s % 2 == 0 ? ttft_a : ttft_b);
+            fleet.push(1);
+        }
+    };
+    ten_seconds();
+    fleet.decide(policy);  // held: settle 10 s, then 30 s measured
+    for (int step = 0; step < 6 && policy.current_arm() == arm; ++step) {
+        ten_seconds();
+        fleet.decide(policy);
+        if (step < 3) {
+            EXPECT_EQ(policy.current_arm(), arm) << "no severe minute: the trial runs on";
+        }
+    }
+    return arm;
+}
+
+TEST(BanditPolicy, AnArmWhoseMinutesStraddleTheP99SloButMeetTheAttainmentTargetIsKept) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());
+    // p99 TTFT 1.1 s and 0.9 s in turn (above the 1 s SLO half the time), 99.3% of requests on time.
+    const std::size_t arm = run_second_trial(fleet, policy, 0.993, 1.1, 0.9);
     const ArmPosterior& p = policy.posteriors()[arm];
     EXPECT_EQ(p.trials, 1);
+    EXPECT_FALSE(p.unsafe);
+    EXPECT_TRUE(p.observed_safe);
+    EXPECT_NEAR(p.attainment().value_or(0), 0.993, 1e-9);
+    EXPECT_GT(p.requests, 0);
+    EXPECT_NEAR(p.worst_latency_ratio, 1.0, 1e-9);  // reported, not judged
+    const std::vector<std::size_t> safe = policy.safe_set({});
+    EXPECT_NE(std::find(safe.begin(), safe.end(), arm), safe.end());
+}
+
+TEST(BanditPolicy, AnArmWhoseRequestsMissTheTargetIsSetAsideAfterItsTrial) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());
+    // p99 well inside the SLO, but 2% of requests miss it: not severe (no cut), under the target by
+    // more than one trial's noise (attainment_sd 0.005).
+    const std::size_t arm = run_second_trial(fleet, policy, 0.98, 0.5, 0.5);
+    const ArmPosterior& p = policy.posteriors()[arm];
+    EXPECT_EQ(p.trials, 1) << "measured to its end, not cut";
     EXPECT_TRUE(p.unsafe);
     EXPECT_FALSE(p.observed_safe);
-    EXPECT_NEAR(p.worst_latency_ratio, 0.9, 1e-9);
+    EXPECT_NEAR(p.attainment().value_or(1), 0.98, 1e-9);
+    const std::vector<std::size_t> safe = policy.safe_set({});
+    EXPECT_EQ(std::find(safe.begin(), safe.end(), arm), safe.end());
+}
+
+TEST(BanditPolicy, AFirstTrialJustUnderTheTargetIsTriedAgainBeforeTheArmIsJudged) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());
+    // 98.7%: under 99%, but within one trial's noise of it (one bursty minute).
+    const std::size_t arm = run_second_trial(fleet, policy, 0.987, 0.5, 0.5);
+    const ArmPosterior& p = policy.posteriors()[arm];
+    EXPECT_EQ(p.trials, 1);
+    EXPECT_EQ(p.judged, 1);
+    EXPECT_FALSE(p.unsafe);
+    EXPECT_FALSE(p.observed_safe) << "not safe yet: no expansion from it";
+    const std::vector<std::size_t> safe = policy.safe_set({});
+    EXPECT_NE(std::find(safe.begin(), safe.end(), arm), safe.end()) << "may be drawn again";
+}
+
+TEST(BanditPolicy, AMissLeftOverFromABadMinuteIsNotBlamedOnTheArmKeptWhileItDrains) {
+    FleetFixture fleet(2);
+    BanditPolicy policy(no_model_config());  // dwell 30 s, settle 10 s, latency_window_s 60
+    Decision d;
+    const std::size_t arm = start_second_trial(fleet, policy, d);  // drawn at t = 34
+    fleet.apply(d);
+    fleet.set("fleet.power_watts", 400);               // 0.2 J/token: far cheaper than the default's 0.4
+    fleet.set("service.slo_attainment_ratio", 0.987);  // just under the target: kept, tried again
+    for (int i = 0; i < 5 && policy.posteriors()[arm].trials == 0; ++i) {
+        fleet.push(10);
+        fleet.apply(fleet.decide(policy));
+    }
+    ASSERT_EQ(policy.posteriors()[arm].trials, 1);
+    ASSERT_FALSE(policy.posteriors()[arm].unsafe);
+    // The window is under the target: the held arm (no move) or the default; the cheap held arm wins.
+    ASSERT_EQ(policy.current_arm(), arm);
+    const double drawn = fleet.state().now.value();
+    fleet.set("service.slo_attainment_ratio", 0.90);  // the bad minute's misses keep finishing
+    fleet.push(20);
+    fleet.decide(policy);
+    EXPECT_FALSE(policy.posteriors()[arm].unsafe) << "drawn while the window was under the target";
+    EXPECT_EQ(policy.current_arm(), arm);
+    fleet.push(static_cast<int>(drawn + 65 - fleet.state().now.value()));  // the window has turned over
+    fleet.decide(policy);
+    EXPECT_TRUE(policy.posteriors()[arm].unsafe) << "still severe on its own requests";
+}
+
+// A 120 s trial of the default arm over two 60 s service windows: the first at `first` attainment with
+// `first_rps` arrivals/s, the second at `second` with `second_rps`. Returns the arm's posterior.
+ArmPosterior two_window_trial(double first, double first_rps, double second, double second_rps) {
+    FleetFixture fleet(2);
+    BanditConfig c = no_model_config();
+    c.dwell_s = 120;
+    c.latency_window_s = 60;
+    BanditPolicy policy(c);
+    fleet.push(5);
+    fleet.apply(fleet.decide(policy));  // t = 4: the default arm, already held: measured from here
+    fleet.set("service.slo_attainment_ratio", first);
+    fleet.set("fleet.arrival_rate_rps", first_rps);
+    fleet.push(60);  // t = 5 .. 64: the window ending at t = 64 covers them
+    fleet.decide(policy);
+    fleet.set("service.slo_attainment_ratio", second);
+    fleet.set("fleet.arrival_rate_rps", second_rps);
+    fleet.push(60);  // t = 65 .. 124
+    fleet.decide(policy);
+    return policy.posteriors()[arm_index(policy, 1980, 256)];
+}
+
+TEST(BanditPolicy, ATrialsAttainmentIsWeightedByItsRequests) {
+    // 95% of 60 requests, then every one of 1200: 99.76% of the trial's requests met the SLO.
+    const ArmPosterior light_miss = two_window_trial(0.95, 1, 1.0, 20);
+    EXPECT_EQ(light_miss.trials, 1);
+    EXPECT_NEAR(light_miss.requests, 1260, 1e-6);
+    EXPECT_NEAR(light_miss.attainment().value_or(0), 1 - 3.0 / 1260, 1e-9);
+    EXPECT_TRUE(light_miss.observed_safe);
+    // The same minutes with the load the other way round: 95.2%, under the target.
+    const ArmPosterior heavy_miss = two_window_trial(0.95, 20, 1.0, 1);
+    EXPECT_EQ(heavy_miss.trials, 1);
+    EXPECT_NEAR(heavy_miss.attainment().value_or(1), 1 - 60.0 / 1260, 1e-9);
+    EXPECT_FALSE(heavy_miss.observed_safe);  // the default arm is never marked unsafe, only not safe
 }
 
 TEST(BanditPolicy, PredictedSafeSetComesFromTheModelVerdict) {
@@ -349,7 +480,8 @@ TEST(BanditPolicy, PredictedSafeSetComesFromTheModelVerdict) {
 
 // Latency stays far inside the SLO at the fixture's load.
 std::shared_ptr<const learn::EnergyModel> synthetic_model(const std::string& signature) {
-    return testing::synthetic_energy_model(signature, [](double rps) { return 0.05 + 0.01 * rps; }, 1200, 30);
+    return testing::synthetic_energy_model(
+        signature, [](double rps) { return 0.05 + 0.01 * rps; }, 1200, 30);
 }
 
 TEST(BanditPolicy, UntriedArmsTakeTheModelsShapeAtTheMeasuredLevel) {
@@ -430,13 +562,17 @@ TEST(BanditPolicy, FixedHoldsOneSetting) {
 TEST(BanditConfig, ReadsKeysAndRejectsABadFixedSetting) {
     auto doc = core::ConfigDocument::parse(
         "[policy.bandit]\ndwell_s = 40\napply_timeout_s = 75\nblocked_s = 120\nlatency_window_s = 30\n"
-        "fixed = \"1500,128\"\n",
+        "severe_attainment_drop = 0.03\nexpand_miss_share = 0.25\nattainment_sd = 0.002\nfixed = "
+        "\"1500,128\"\n",
         "test.toml");
     const BanditConfig c = BanditConfig::from(doc.root().section("policy").section("bandit"), "m.json");
     EXPECT_EQ(c.dwell_s, 40);
     EXPECT_EQ(c.apply_timeout_s, 75);
     EXPECT_EQ(c.blocked_s, 120);
     EXPECT_EQ(c.latency_window_s, 30);
+    EXPECT_EQ(c.severe_attainment_drop, 0.03);
+    EXPECT_EQ(c.expand_miss_share, 0.25);
+    EXPECT_EQ(c.attainment_sd, 0.002);
     ASSERT_TRUE(c.fixed.has_value());
     EXPECT_EQ(c.fixed->clock_mhz, 1500);
     EXPECT_EQ(c.fixed->batch_cap, 128);
@@ -447,6 +583,10 @@ TEST(BanditConfig, ReadsKeysAndRejectsABadFixedSetting) {
     auto settle = core::ConfigDocument::parse("[policy.bandit]\ndwell_s = 10\nsettle_s = 20\n", "test.toml");
     EXPECT_THROW((void)BanditConfig::from(settle.root().section("policy").section("bandit"), "m.json"),
                  core::ConfigError);
+    auto old_key = core::ConfigDocument::parse("[policy.bandit]\nexpand_margin = 0.7\n", "test.toml");
+    (void)BanditConfig::from(old_key.root().section("policy").section("bandit"), "m.json");
+    EXPECT_THROW(old_key.reject_unknown_keys(), core::ConfigError)
+        << "expand_margin (p99) is gone: an old config says so instead of silently doing nothing";
 }
 
 }  // namespace
