@@ -22,6 +22,7 @@ MpcConfig MpcConfig::from(const core::ConfigSection& section, const std::string&
     c.parked_power_w = section.number("parked_power_w", c.parked_power_w, 0.0, 2000.0);
     c.feedback_weight = section.number("feedback_weight", c.feedback_weight, 0.0, 1.0);
     c.feedback_limit = section.number("feedback_limit", c.feedback_limit, 1.0, 100.0);
+    c.announce_bounds = section.string("announce", "slo", {"slo", "bounds"}) == "bounds";
     c.burst_hold_s = section.number("burst_hold_s", c.burst_hold_s, 0.0, 86400.0);
     c.burst_watch_s = section.number("burst_watch_s", c.burst_watch_s, 0.0, 3600.0);
     c.burst_attainment_drop = section.number("burst_attainment_drop", c.burst_attainment_drop, 0.0, 1.0);
@@ -326,8 +327,10 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     spdlog::debug("t={:.0f} s {}", state.now.value(), decision.rationale);
     if (chosen) {
         decision.predicted.fleet_power = core::Watts(best_power);
-        decision.predicted.p99_ttft = core::Seconds(upper(*chosen, Target::p99_ttft_s));
-        decision.predicted.p99_tpot = core::Seconds(upper(*chosen, Target::p99_tpot_s));
+        decision.predicted.p99_ttft = m_config.announce_bounds ? core::Seconds(upper(*chosen, Target::p99_ttft_s))
+                                                               : core::Seconds(ttft_limit);
+        decision.predicted.p99_tpot = m_config.announce_bounds ? core::Seconds(upper(*chosen, Target::p99_tpot_s))
+                                                               : core::Seconds(tpot_limit);
     }
     return decision;
 }

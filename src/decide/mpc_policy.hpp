@@ -16,7 +16,8 @@
 //     when none qualifies, the one closest to the SLO with every replica serving (the static settings
 //     while the burst memory is engaged);
 //  4. parks replicas only after the lower count has been chosen for `park_hold_s` (wakes at once), and
-//     rolls the choice out through FleetActuation.
+//     rolls the choice out through FleetActuation, announcing to the shield's SLO guard the latency
+//     limits it planned under (`announce`).
 // A missing, corrupt or foreign model file, or a forecast with no valid data, makes it hold the
 // `static` settings (through the shield like any decision), say why in the rationale, and keep
 // running. Owned by the loop thread.
@@ -49,6 +50,11 @@ struct MpcConfig {
     // that ratio (smoothed in log space with this weight per decision; 0 turns it off).
     double feedback_weight = 0.2;
     double feedback_limit = 4;       // the ratio is kept within [1/limit, limit]
+    // What the decision announces to the shield's SLO guard as its p99 bounds: false ("slo"), the limits
+    // it planned under (slo_margin x the SLO: what it promises); true ("bounds"), the chosen candidate's
+    // predicted upper bounds (tighter, so any gap between model and fleet past the guard's allowance rolls
+    // the move back even with the SLO kept).
+    bool announce_bounds = false;
     // Burst memory: for `burst_hold_s` the plan covers the highest decision-interval load seen over the
     // last `burst_hold_s` rather than the forecast, and composed idle parking steps aside. Engaged when
     //  - the SLO breaks while the fleet runs below the static capacity (a replica not serving, lower clocks

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "core/config.hpp"
 #include "fleet_fixture.hpp"
 #include "synthetic_model.hpp"
 
@@ -92,6 +93,7 @@ TEST(MpcPolicy, TheStagedSearchPicksWhatAnExhaustiveSearchPicks) {
         MpcConfig c;
         c.park_hold_s = 0;
         c.feedback_weight = 0;  // the bounds as the model gives them (the feedback has its own test)
+        c.announce_bounds = true;
         const auto model = synthetic_model(knob_space_signature(fleet.knobs()));
         MpcPolicy policy(c, model);
         fleet.set("fleet.arrival_rate_rps", rps);
@@ -135,6 +137,23 @@ TEST(MpcPolicy, TheStagedSearchPicksWhatAnExhaustiveSearchPicks) {
         EXPECT_NE(d.rationale.find(fmt::format("{} of 4 replicas", what[*best_i].first)), std::string::npos)
             << rps << ": " << d.rationale;
     }
+}
+
+TEST(MpcPolicy, AnnouncesTheLimitsItPlannedUnderByDefault) {
+    FleetFixture fleet(4);
+    MpcConfig c;
+    c.slo_margin = 0.8;
+    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    fleet.push(10);
+    const Decision d = fleet.decide(policy);
+    ASSERT_TRUE(d.predicted.p99_ttft.has_value()) << d.rationale;
+    EXPECT_DOUBLE_EQ(d.predicted.p99_ttft->value(), 0.8 * 1.0);  // slo_margin x the SLO, not the tighter bound
+    EXPECT_DOUBLE_EQ(d.predicted.p99_tpot->value(), 0.8 * 0.1);
+
+    auto doc = core::ConfigDocument::parse("[policy.mpc]\nannounce = \"bounds\"\n", "test.toml");
+    EXPECT_TRUE(MpcConfig::from(doc.root().section("policy").section("mpc"), "m.json").announce_bounds);
+    auto bad = core::ConfigDocument::parse("[policy.mpc]\nannounce = \"simulated\"\n", "test.toml");
+    EXPECT_THROW((void)MpcConfig::from(bad.root().section("policy").section("mpc"), "m.json"), core::ConfigError);
 }
 
 TEST(MpcPolicy, NoValidLoadHoldsStatic) {
