@@ -322,7 +322,9 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
         "(latency bounds x{:.2f} TTFT, x{:.2f} TPOT from observed)",
         burst ? "recent peak (burst memory)" : "forecast", f_rps, f_gen,
         target.active, grid.replicas, target.config.clock_mhz, target.config.batch_cap,
-        target.config.fp8 != 0 ? "fp8" : "bf16", feasible ? "" : " (no candidate keeps the SLO margin: closest)",
+        target.config.fp8 != 0 ? "fp8" : "bf16",
+        feasible ? "" : (burst ? " (no candidate serves the recent peak: the static settings)"
+                               : " (no candidate keeps the SLO margin: closest)"),
         latency_feedback(Target::p99_ttft_s), latency_feedback(Target::p99_tpot_s));
     spdlog::debug("t={:.0f} s {}", state.now.value(), decision.rationale);
     if (chosen) {

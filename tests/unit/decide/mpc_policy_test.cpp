@@ -356,6 +356,7 @@ TEST(MpcPolicy, ABurstInTheLoadEngagesTheMemoryBeforeAnyBreach) {
         EXPECT_EQ(setting_of(d, "replica." + std::to_string(i) + ".batch_cap"), 256) << d.rationale;
     }
     EXPECT_EQ(serving_after(d, 4, {}), 4);
+    EXPECT_NE(d.rationale.find("the static settings"), std::string::npos) << d.rationale;
 }
 
 TEST(MpcPolicy, ASpikeOfAFewRequestsIsNoBurst) {
