@@ -101,7 +101,7 @@ void AgentLoop::guard_now(const sense::Observation& observation) {
     auto value = [&](std::size_t i) -> std::optional<double> {
         return m_health_signals[i] ? observation.get(*m_health_signals[i]) : std::nullopt;
     };
-    const act::ServiceHealth health{value(0), value(1), value(2), value(3), value(4)};
+    const act::ServiceHealth health{value(0), value(1), value(2), value(3), value(4), std::nullopt};
     const act::ShieldReport report = m_shield.on_tick(observation.time, health);
     if (report.outcomes.empty()) return;
     m_stats.rollbacks += report.count(act::Outcome::rolled_back) > 0 ? 1 : 0;

@@ -550,7 +550,21 @@ void SafetyShield::roll_back(core::Seconds now, const std::string& why, ShieldRe
     }
 }
 
-ShieldReport SafetyShield::on_tick(core::Seconds now, const ServiceHealth& health) {
+ShieldReport SafetyShield::on_tick(core::Seconds now, const ServiceHealth& reading) {
+    ServiceHealth health = reading;
+    // The requests behind the attainment reading, unless the reading carries them: the arrival rate
+    // averaged (exponentially) over the window the attainment covers, times that window.
+    if (health.arrival_rate && std::isfinite(*health.arrival_rate) && *health.arrival_rate >= 0) {
+        const double window_s = m_settings.guard.attainment_window.value();
+        const double dt = m_last_tick ? std::max(0.0, (now - *m_last_tick).value()) : window_s;
+        const double keep = std::exp(-dt / window_s);
+        m_arrivals_rps = m_arrivals_rps ? keep * *m_arrivals_rps + (1 - keep) * *health.arrival_rate
+                                        : *health.arrival_rate;
+    }
+    m_last_tick = now;
+    if (!health.attainment_requests && m_arrivals_rps) {
+        health.attainment_requests = *m_arrivals_rps * m_settings.guard.attainment_window.value();
+    }
     m_health = health;
     ShieldReport report;
     if (m_probation) {

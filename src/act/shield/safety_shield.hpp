@@ -205,6 +205,9 @@ private:
     std::optional<Probation> m_probation;
     std::optional<Canary> m_canary;
     ServiceHealth m_health;
+    // The arrival rate smoothed over the attainment window, for the requests behind an attainment reading.
+    std::optional<double> m_arrivals_rps;
+    std::optional<core::Seconds> m_last_tick;
     ShieldCounters m_counters;
     std::vector<std::string> m_config_warnings;
 };

@@ -52,6 +52,9 @@ ShieldSettings read_shield_settings(const core::ConfigSection& shield, ShieldSet
     s.guard.confirm = core::Seconds(guard.number("confirm_s", s.guard.confirm.value(), 0, 3600));
     s.guard.severe_attainment_drop =
         guard.number("severe_attainment_drop", s.guard.severe_attainment_drop, 0, 1);
+    s.guard.attainment_z = guard.number("attainment_z", s.guard.attainment_z, 0, 10);
+    s.guard.attainment_window =
+        core::Seconds(guard.number("attainment_window_s", s.guard.attainment_window.value(), 1, 3600));
 
     const core::ConfigSection knobs = shield.section("knobs");
     for (const std::string& pattern : knobs.keys()) s.rules.add(read_rule(pattern, knobs.section(pattern)));

@@ -34,6 +34,11 @@ std::optional<std::string> latency_breach(const char* what, std::optional<double
 
 }  // namespace
 
+double attainment_allowance(double target, std::optional<double> requests, const GuardSettings& guard) {
+    if (guard.attainment_z <= 0 || !requests || !(*requests >= 1) || target <= 0 || target >= 1) return 0;
+    return guard.attainment_z * std::sqrt(target * (1 - target) / *requests);
+}
+
 const char* to_string(JudgeAgainst judge) {
     return judge == JudgeAgainst::announced ? "announced" : "before";
 }
@@ -44,9 +49,18 @@ std::optional<std::string> guard_breach(const ServiceHealth& before, const Servi
     if (!guard.enabled) return std::nullopt;
     // The SLO is missed now and the change made it worse (a change made while the SLO was already missed is
     // judged on whether it hurt, not on the miss itself). No announcement buys an SLO miss.
-    if (now.slo_attainment && *now.slo_attainment < slo.attainment) {
+    // "Below target" allows for the reading's sampling noise (attainment_allowance).
+    const double allowance = attainment_allowance(slo.attainment, now.attainment_requests, guard);
+    if (now.slo_attainment && *now.slo_attainment < slo.attainment - allowance) {
         const double was = before.slo_attainment.value_or(1.0);
         if (*now.slo_attainment < was - 1e-9) {
+            if (allowance > 0) {
+                return fmt::format(
+                    "SLO attainment fell from {:.2f}% to {:.2f}% (target {:.2f}%, less {:.2f} points of noise "
+                    "at {:.0f} requests)",
+                    was * 100, *now.slo_attainment * 100, slo.attainment * 100, allowance * 100,
+                    *now.attainment_requests);
+            }
             return fmt::format("SLO attainment fell from {:.2f}% to {:.2f}% (target {:.2f}%)", was * 100,
                                *now.slo_attainment * 100, slo.attainment * 100);
         }

@@ -20,6 +20,9 @@ struct ServiceHealth {
     std::optional<double> tpot_p99_s;
     std::optional<double> throughput;         // tokens/s (or requests/s) served
     std::optional<double> arrival_rate;       // requests/s offered; throughput is judged relative to it
+    // Requests behind the attainment reading (about the arrivals over the window it covers; the shield
+    // estimates it from arrival_rate). Missing: attainment is judged with no allowance for noise.
+    std::optional<double> attainment_requests;
 };
 
 struct SloTargets {
@@ -64,10 +67,21 @@ struct GuardSettings {
     // ... except a severe breach, rolled back at once: SLO attainment this far below its target and this far
     // below the pre-change window. A burst into a consolidated fleet fails most requests within seconds.
     double severe_attainment_drop = 0.05;
+    // SLO attainment is a share of the last window's few hundred requests: an arm meeting the SLO for 99.3%
+    // of its requests over half an hour has minutes at 98%. A reading counts as under the target only when
+    // it is under it by more than attainment_z standard errors of a share of that many requests,
+    // sqrt(target (1 - target) / n) (0: any reading under the target). `attainment_window` is the window
+    // the attainment signal covers (the twin's and the Prometheus sensor's: 60 s), for n.
+    double attainment_z = 2.0;
+    core::Seconds attainment_window{60};
 };
 
+// How far under the target a reading of `requests` requests may fall before it counts as a miss (the
+// guard's noise allowance; 0 with no count or attainment_z = 0).
+double attainment_allowance(double target, std::optional<double> requests, const GuardSettings& guard);
+
 // Why `now` breaches the guard, or nothing when it does not. SLO attainment is always judged (below
-// target and lower than `before`); latency and throughput against `announced` where it holds a value and
+// target by more than the noise allowance, and lower than `before`); latency and throughput against `announced` where it holds a value and
 // the guard judges against announcements, else against `before`.
 std::optional<std::string> guard_breach(const ServiceHealth& before, const ServiceHealth& now,
                                         const GuardSettings& guard, const SloTargets& slo,

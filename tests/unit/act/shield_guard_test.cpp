@@ -37,7 +37,7 @@ std::vector<KnobSetting> all_clocks(double hz) {
     return s;
 }
 
-ServiceHealth healthy() { return {0.999, 0.3, 0.020, std::nullopt, std::nullopt}; }
+ServiceHealth healthy() { return {0.999, 0.3, 0.020, std::nullopt, std::nullopt, std::nullopt}; }
 
 // Judged tick by tick (confirm 0) unless a test asks for the confirm window.
 ShieldSettings acting(double canary_hold_s = 0, double confirm_s = 0) {
@@ -281,6 +281,50 @@ TEST(ShieldGuard, ASevereBreachIsRolledBackAtOnce) {
     const auto report = shield.on_tick(Seconds(2), now);
     EXPECT_EQ(report.count(Outcome::rolled_back), 4u);
     EXPECT_NE(report.outcomes[0].reason.find("severe"), std::string::npos) << report.outcomes[0].reason;
+}
+
+// A minute's attainment rests on a few hundred requests: a reading under the target by less than
+// attainment_z standard errors of that share is noise, not a breach; by more, or with many requests, it is.
+TEST(ShieldGuard, AttainmentUnderTheTargetByLessThanItsNoiseIsNoBreach) {
+    const SloTargets slo;  // 99%
+    GuardSettings guard;   // attainment_z 2
+    EXPECT_NEAR(attainment_allowance(0.99, 400.0, guard), 2 * std::sqrt(0.99 * 0.01 / 400), 1e-12);  // ~1 point
+    EXPECT_EQ(attainment_allowance(0.99, std::nullopt, guard), 0.0);
+    ServiceHealth now = healthy();
+    now.slo_attainment = 0.985;
+    now.attainment_requests = 400;
+    EXPECT_FALSE(guard_breach(healthy(), now, guard, slo).has_value());
+    now.attainment_requests = 40000;  // the same share of many requests: 0.1 point of noise
+    const auto why = guard_breach(healthy(), now, guard, slo);
+    ASSERT_TRUE(why.has_value());
+    EXPECT_NE(why->find("0.10 points of noise at 40000 requests"), std::string::npos) << *why;
+    now.attainment_requests = std::nullopt;  // no count: any reading under the target
+    EXPECT_TRUE(guard_breach(healthy(), now, guard, slo).has_value());
+    guard.attainment_z = 0;
+    now.attainment_requests = 400;
+    EXPECT_TRUE(guard_breach(healthy(), now, guard, slo).has_value());
+    auto doc = core::ConfigDocument::parse("[shield.guard]\nattainment_z = 0\nattainment_window_s = 30\n", "t.toml");
+    const ShieldSettings read = read_shield_settings(doc.root().section("shield"), ShieldSettings{});
+    doc.reject_unknown_keys();
+    EXPECT_EQ(read.guard.attainment_z, 0.0);
+    EXPECT_EQ(read.guard.attainment_window.value(), 30.0);
+
+    // The shield counts the requests from the arrival rate over the attainment window: 5/s x 60 s = 300
+    // requests, 1.15 points of noise. 98.5% rides it out; 97% does not.
+    FakeActuator fake(fleet_knobs());
+    SafetyShield shield({&fake}, acting(0));
+    ServiceHealth steady = healthy();
+    steady.arrival_rate = 5;
+    shield.on_tick(Seconds(0), steady);
+    shield.submit({all_clocks(1500e6), "p", ""}, Seconds(0));
+    ServiceHealth noisy = steady;
+    noisy.slo_attainment = 0.985;
+    EXPECT_TRUE(shield.on_tick(Seconds(1), noisy).outcomes.empty());
+    ServiceHealth worse = steady;
+    worse.slo_attainment = 0.97;
+    const auto report = shield.on_tick(Seconds(2), worse);
+    ASSERT_EQ(report.count(Outcome::rolled_back), 4u);
+    EXPECT_NE(report.outcomes[0].reason.find("at 300 requests"), std::string::npos) << report.outcomes[0].reason;
 }
 
 // Back-off doubles while the same move keeps failing, and starts from the base again once a move on that knob
