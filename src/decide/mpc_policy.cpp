@@ -109,10 +109,12 @@ void MpcPolicy::learn_burst(double now_s, std::optional<double> attainment, doub
     // Blamed on reduced capacity only while the reduction is recent: the attainment covers the last minute.
     const bool blamed = m_reduced_s && now_s - *m_reduced_s <= m_config.burst_watch_s;
     if ((severe || behind) && blamed) {
-        engage_burst_memory(now_s, severe ? "the last minute's SLO attainment fell far under the target with capacity reduced"
-                                          : "the recent SLO attainment is under the target with capacity reduced");
+        engage_burst_memory(now_s, severe ? "the last minute's attainment fell far under the target, capacity reduced"
+                                          : "the recent SLO attainment is under the target, capacity reduced");
     }
-    while (!m_recent_loads.empty() && m_recent_loads.front().t_s < now_s - m_config.burst_hold_s) m_recent_loads.pop_front();
+    while (!m_recent_loads.empty() && m_recent_loads.front().t_s < now_s - m_config.burst_hold_s) {
+        m_recent_loads.pop_front();
+    }
     if (load.rps && load.prompt && load.gen) m_recent_loads.push_back({now_s, *load.rps, *load.prompt, *load.gen});
     // The load alone can show a burst: an interval carrying burst_peak_ratio x the recent mean rate, and
     // too many requests for Poisson noise (a count of mean <= 5 reaches 20 with probability < 1e-6).
