@@ -226,6 +226,25 @@ MpcConfig burst_config(double burst_hold_s) {
     return c;
 }
 
+// A 4-replica fleet and an mpc with the synthetic model and the given burst hold.
+struct BurstFleet {
+    FleetFixture fleet{4};
+    MpcConfig config;
+    MpcPolicy policy;
+    explicit BurstFleet(double burst_hold_s)
+        : config(burst_config(burst_hold_s)), policy(config, synthetic_model(knob_space_signature(fleet.knobs()))) {}
+    [[nodiscard]] bool engaged() const { return policy.burst_memory_engaged(fleet.state().now.value()); }
+    // `count` decision intervals of 10 s, each observed and decided.
+    Decision step(int count = 1) {
+        Decision d;
+        for (int i = 0; i < count; ++i) {
+            fleet.push(10);
+            d = fleet.decide(policy);
+        }
+        return d;
+    }
+};
+
 void set_load(FleetFixture& fleet, double rps) {
     fleet.set("fleet.arrival_rate_rps", rps);
     fleet.set("fleet.prompt_tokens_per_s", 1000 * rps);
@@ -298,56 +317,42 @@ TEST(MpcPolicy, AMildBreachOrOneAtFullCapacityLeavesTheForecastAlone) {
     EXPECT_FALSE(off.after_breach.hold_capacity);
 
     // A fleet at the static settings that misses its SLO: less capacity was not the cause.
-    FleetFixture fleet(4);
-    MpcPolicy policy(burst_config(600), synthetic_model(knob_space_signature(fleet.knobs())));
-    fleet.set("service.slo_attainment_ratio", 0.5);
-    fleet.push(10);
-    fleet.decide(policy);
-    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+    BurstFleet full(600);
+    full.fleet.set("service.slo_attainment_ratio", 0.5);
+    full.step();
+    EXPECT_FALSE(full.engaged());
 }
 
 TEST(MpcPolicy, AttainmentBehindTheTargetForLongEngagesTheBurstMemory) {
     // 97% a minute is no severe breach, but kept up while consolidated it leaves the recent attainment
     // under the 99% target.
-    FleetFixture fleet(4);
-    const MpcConfig c = burst_config(600);
-    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
-    breach_while_parked(fleet, policy, 0.97);
-    EXPECT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+    BurstFleet parked(600);
+    breach_while_parked(parked.fleet, parked.policy, 0.97);
+    EXPECT_TRUE(parked.engaged());
 
     // The same minutes at the static capacity (nothing parked, default knobs): not mpc's doing.
-    FleetFixture full(4);
-    MpcPolicy other(c, synthetic_model(knob_space_signature(full.knobs())));
-    full.set("service.slo_attainment_ratio", 0.97);
-    for (int i = 0; i < 5; ++i) {
-        full.push(10);
-        other.decide(full.state(), full.knobs(), {});
-    }
-    EXPECT_FALSE(other.burst_memory_engaged(full.state().now.value()));
+    BurstFleet full(600);
+    full.fleet.set("service.slo_attainment_ratio", 0.97);
+    full.step(5);
+    EXPECT_FALSE(full.engaged());
 }
 
 TEST(MpcPolicy, ABurstInTheLoadEngagesTheMemoryBeforeAnyBreach) {
-    FleetFixture fleet(4);
-    MpcPolicy policy(burst_config(600), synthetic_model(knob_space_signature(fleet.knobs())));
-    auto intervals = [&](double rps, int count) {
-        set_load(fleet, rps);
-        for (int i = 0; i < count; ++i) {
-            fleet.push(10);
-            fleet.decide(policy);
-        }
-    };
-    intervals(1, 10);
-    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+    BurstFleet burst(600);
+    FleetFixture& fleet = burst.fleet;
+    set_load(fleet, 1);
+    burst.step(10);
+    EXPECT_FALSE(burst.engaged());
     // 30 requests/s for ten seconds: 300 requests, 30x the mean so far. The SLO never broke.
     for (int i = 0; i < 4; ++i) {
         fleet.knob("gpu." + std::to_string(i) + ".sm_clock_cap_hz").current = 1260e6;
         fleet.knob("replica." + std::to_string(i) + ".batch_cap").current = 64;
     }
-    intervals(30, 1);
+    set_load(fleet, 30);
+    burst.step();
     set_load(fleet, 1);
-    fleet.push(10);
-    const Decision d = fleet.decide(policy);
-    EXPECT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+    const Decision d = burst.step();
+    EXPECT_TRUE(burst.engaged());
     EXPECT_TRUE(d.hold_capacity);
     // No candidate serves 30 requests/s on 4 replicas of the synthetic model: the static settings, not
     // the model's closest candidate.
@@ -361,37 +366,33 @@ TEST(MpcPolicy, ABurstInTheLoadEngagesTheMemoryBeforeAnyBreach) {
 
 TEST(MpcPolicy, ASpikeOfAFewRequestsIsNoBurst) {
     // 15 requests in one interval against 0.1/s: 15x the mean, but Poisson noise can do that.
-    FleetFixture fleet(4);
-    MpcPolicy policy(burst_config(600), synthetic_model(knob_space_signature(fleet.knobs())));
+    BurstFleet quiet(600);
     for (const double rps : {0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 1.5, 0.1}) {
-        set_load(fleet, rps);
-        fleet.push(10);
-        fleet.decide(policy);
+        set_load(quiet.fleet, rps);
+        quiet.step();
     }
-    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+    EXPECT_FALSE(quiet.engaged());
 }
 
 TEST(MpcPolicy, BurstMemoryLapsesAfterItsHold) {
-    FleetFixture fleet(4);
-    const MpcConfig c = burst_config(120);
-    MpcPolicy policy(c, synthetic_model(knob_space_signature(fleet.knobs())));
+    BurstFleet burst(120);
+    FleetFixture& fleet = burst.fleet;
+    MpcPolicy& policy = burst.policy;
+    const MpcConfig& c = burst.config;
     breach_while_parked(fleet, policy, 0.5);
-    ASSERT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+    ASSERT_TRUE(burst.engaged());
     // The fleet serves at full capacity again and the SLO recovers; the memory lasts burst_hold_s from
     // the last breach blamed on reduced capacity, then lapses.
     fleet.set_idle(3, false);
     fleet.set("replica.3.state", 2);
     fleet.knob("replica.3.active").current = 1;
     fleet.set("service.slo_attainment_ratio", 1.0);
-    for (int i = 0; i < 11; ++i) {
-        fleet.push(10);
-        fleet.decide(policy);
-    }
-    EXPECT_TRUE(policy.burst_memory_engaged(fleet.state().now.value()));
+    burst.step(11);
+    EXPECT_TRUE(burst.engaged());
     // The last breach blamed on the parked replica was within burst_watch_s of its wake-up.
     fleet.push(static_cast<int>(c.burst_hold_s));
     const Decision d = fleet.decide(policy);
-    EXPECT_FALSE(policy.burst_memory_engaged(fleet.state().now.value()));
+    EXPECT_FALSE(burst.engaged());
     EXPECT_FALSE(d.hold_capacity);
 }
 
