@@ -578,9 +578,7 @@ Decision BanditPolicy::decide(const learn::ModelState& state, const act::KnobSpa
     Trial next;
     next.arm = best;
     next.drawn_s = now;
-    if (!state.window.empty()) {
-        next.attainment_at_draw = SignalReader(state.window).attainment(state.window.latest()).value_or(1);
-    }
+    next.attainment_at_draw = now_attained.value_or(1);
     next.most_holding = holding(knobs, best);
     if (next.most_holding == m_replicas) {
         // Already in place (the same arm again): nothing changes, so nothing needs to settle.

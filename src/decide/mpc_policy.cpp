@@ -310,8 +310,8 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
     // 4. Park only after holding the lower count; wake at once.
     const int up = replicas_up(states);
     if (count_free && target.active < up) {
-        if (!m_lower_since_s) m_lower_since_s = state.now.value();
-        if (state.now.value() - *m_lower_since_s < m_config.park_hold_s) target.active = up;
+        if (!m_lower_since_s) m_lower_since_s = now_s;
+        if (now_s - *m_lower_since_s < m_config.park_hold_s) target.active = up;
     } else {
         m_lower_since_s.reset();
     }
@@ -328,7 +328,7 @@ Decision MpcPolicy::decide(const learn::ModelState& state, const act::KnobSpace&
         feasible ? "" : (burst ? " (no candidate serves the recent peak: the static settings)"
                                : " (no candidate keeps the SLO margin: closest)"),
         latency_feedback(Target::p99_ttft_s), latency_feedback(Target::p99_tpot_s));
-    spdlog::debug("t={:.0f} s {}", state.now.value(), decision.rationale);
+    spdlog::debug("t={:.0f} s {}", now_s, decision.rationale);
     if (chosen) {
         decision.predicted.fleet_power = core::Watts(best_power);
         decision.predicted.p99_ttft = m_config.announce_bounds ? core::Seconds(upper(*chosen, Target::p99_ttft_s))

@@ -81,8 +81,8 @@ struct GuardSettings {
 double attainment_allowance(double target, std::optional<double> requests, const GuardSettings& guard);
 
 // Why `now` breaches the guard, or nothing when it does not. SLO attainment is always judged (below
-// target by more than the noise allowance, and lower than `before`); latency and throughput against `announced` where it holds a value and
-// the guard judges against announcements, else against `before`.
+// target by more than the noise allowance, and lower than `before`); latency and throughput against
+// `announced` where it holds a value and the guard judges against announcements, else against `before`.
 std::optional<std::string> guard_breach(const ServiceHealth& before, const ServiceHealth& now,
                                         const GuardSettings& guard, const SloTargets& slo,
                                         const Announcement& announced = {});
